@@ -1,0 +1,272 @@
+//! The image model: typed config and history, layers, and one merged filesystem built by
+//! streaming every layer once, in parallel, without writing anything to disk.
+
+pub mod config;
+pub mod facts;
+pub mod fs;
+pub mod layer;
+pub mod os;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::digest::Digest;
+use crate::secrets::Scanner;
+use crate::source::{ImageSource, SourceFormat};
+use config::{History, ImageConfig};
+use fs::FileSystem;
+use layer::{Compression, ContentPlan, FileSecret, LayerError, WalkContext, walk_layer};
+
+/// Why an image could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("the image config {digest} is not valid JSON of the expected shape: {source}")]
+    Config {
+        digest: Digest,
+        source: serde_json::Error,
+    },
+    #[error(
+        "the config's rootfs.diff_ids lists {diff_ids} layers but the manifest lists {layers}; the image is inconsistent"
+    )]
+    LayerCount { diff_ids: usize, layers: usize },
+    #[error(
+        "the image is for {found} but {requested} was requested; pass --platform {found} to audit it anyway"
+    )]
+    PlatformMismatch { found: String, requested: String },
+    #[error("failed to read layer {index} ({digest}) of {path}: {source}")]
+    Layer {
+        index: usize,
+        digest: Digest,
+        path: String,
+        source: Box<LayerError>,
+    },
+}
+
+/// Identity of the audited image, as printed at the top of every report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImageIdentity {
+    /// The path the user gave.
+    pub source: String,
+    pub format: SourceFormat,
+    pub reference: Option<String>,
+    pub manifest_digest: Option<Digest>,
+    pub config_digest: Digest,
+    /// `os/arch[/variant]` from the config.
+    pub platform: String,
+    /// Stored size of all layers, in bytes.
+    pub size_bytes: u64,
+    /// Size of all layer tars once decompressed, in bytes.
+    pub uncompressed_bytes: u64,
+    pub layer_count: usize,
+}
+
+/// One layer, with the history line that made it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerInfo {
+    pub index: usize,
+    pub digest: Digest,
+    pub diff_id: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub uncompressed_bytes: u64,
+    pub compression: Compression,
+    pub created_by: Option<String>,
+    pub entries: usize,
+}
+
+/// The loaded image that checks read.
+pub struct Image {
+    pub identity: ImageIdentity,
+    pub config: ImageConfig,
+    pub layers: Vec<LayerInfo>,
+    pub fs: FileSystem,
+    /// Secrets found in files of any layer, including files that later layers removed.
+    pub file_secrets: Vec<(usize, FileSecret)>,
+    /// Things that did not stop the audit but weaken it (inconsistent archive, skipped entries).
+    pub warnings: Vec<String>,
+}
+
+/// Options that shape loading.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The platform the user asked for; a config for another platform is an error.
+    pub requested_platform: Option<crate::source::PlatformSpec>,
+}
+
+impl Image {
+    /// Streams every layer of `source` once and builds the image model.
+    pub fn load(source: ImageSource, options: &LoadOptions) -> Result<Image, ImageError> {
+        let config =
+            ImageConfig::parse(&source.config_bytes).map_err(|err| ImageError::Config {
+                digest: source.config_digest.clone(),
+                source: err,
+            })?;
+        check_platform(&config, options)?;
+        if !config.rootfs.diff_ids.is_empty() && config.rootfs.diff_ids.len() != source.layers.len()
+        {
+            return Err(ImageError::LayerCount {
+                diff_ids: config.rootfs.diff_ids.len(),
+                layers: source.layers.len(),
+            });
+        }
+
+        let plan = content_plan(&config);
+        let scanner = Scanner::new();
+        let started = Instant::now();
+        let walks = walk_layers(&source, &plan, &scanner)?;
+        tracing::info!(
+            layers = walks.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "layers streamed"
+        );
+
+        let history: Vec<Option<History>> = config
+            .layer_history(source.layers.len())
+            .into_iter()
+            .map(|h| h.cloned())
+            .collect();
+        let mut fs = FileSystem::new();
+        let mut layers = Vec::with_capacity(walks.len());
+        let mut file_secrets = Vec::new();
+        let mut warnings = source.warnings.clone();
+        for (index, (walk, blob)) in walks.into_iter().zip(&source.layers).enumerate() {
+            layers.push(LayerInfo {
+                index,
+                digest: blob.digest.clone(),
+                diff_id: config.rootfs.diff_ids.get(index).cloned(),
+                size_bytes: blob.size,
+                uncompressed_bytes: walk.uncompressed_bytes,
+                compression: walk.compression,
+                created_by: history[index].as_ref().and_then(|h| h.created_by.clone()),
+                entries: walk.entries.len(),
+            });
+            if !walk.skipped_entries.is_empty() {
+                warnings.push(format!(
+                    "layer {index}: skipped {} entries whose paths leave the image root",
+                    walk.skipped_entries.len()
+                ));
+            }
+            file_secrets.extend(walk.secrets.into_iter().map(|s| (index, s)));
+            fs.apply_layer(index, walk.entries);
+        }
+        for (link, target) in &fs.dangling_hardlinks {
+            warnings.push(format!(
+                "hard link {link} points to {target}, which does not exist"
+            ));
+        }
+
+        let identity = ImageIdentity {
+            source: source.path.display().to_string(),
+            format: source.format,
+            reference: source.reference.clone(),
+            manifest_digest: source.manifest_digest.clone(),
+            config_digest: source.config_digest.clone(),
+            platform: platform_of(&config),
+            size_bytes: layers.iter().filter_map(|l| l.size_bytes).sum(),
+            uncompressed_bytes: layers.iter().map(|l| l.uncompressed_bytes).sum(),
+            layer_count: layers.len(),
+        };
+        Ok(Image {
+            identity,
+            config,
+            layers,
+            fs,
+            file_secrets,
+            warnings,
+        })
+    }
+
+    /// Describes a layer for findings: `layer 2 (COPY . /app)`.
+    pub fn layer_label(&self, index: usize) -> String {
+        match self.layers.get(index).and_then(|l| l.created_by.as_deref()) {
+            Some(created_by) => format!("layer {index} ({})", shorten(created_by, 72)),
+            None => format!("layer {index}"),
+        }
+    }
+}
+
+/// Trims a history line to `max` characters for display, dropping the `/bin/sh -c #(nop)`
+/// prefix that classic builders add.
+pub fn shorten(created_by: &str, max: usize) -> String {
+    let text = created_by.trim_start_matches("/bin/sh -c #(nop) ").trim();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        return text;
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+fn platform_of(config: &ImageConfig) -> String {
+    let os = if config.os.is_empty() {
+        "unknown"
+    } else {
+        &config.os
+    };
+    let arch = if config.architecture.is_empty() {
+        "unknown"
+    } else {
+        &config.architecture
+    };
+    match &config.variant {
+        Some(variant) => format!("{os}/{arch}/{variant}"),
+        None => format!("{os}/{arch}"),
+    }
+}
+
+fn check_platform(config: &ImageConfig, options: &LoadOptions) -> Result<(), ImageError> {
+    let Some(requested) = &options.requested_platform else {
+        return Ok(());
+    };
+    if config.os.is_empty() || config.architecture.is_empty() {
+        return Ok(());
+    }
+    if requested.matches(&config.os, &config.architecture, config.variant.as_deref()) {
+        return Ok(());
+    }
+    Err(ImageError::PlatformMismatch {
+        found: platform_of(config),
+        requested: requested.to_string(),
+    })
+}
+
+/// Decides which file contents to read, from the programs the config runs.
+fn content_plan(config: &ImageConfig) -> ContentPlan {
+    let mut exec_names: Vec<String> = config
+        .argv()
+        .first()
+        .map(|program| fs::file_name(program).to_owned())
+        .into_iter()
+        .collect();
+    exec_names.retain(|name| !name.is_empty());
+    ContentPlan { exec_names }
+}
+
+fn walk_layers(
+    source: &ImageSource,
+    plan: &ContentPlan,
+    scanner: &Scanner,
+) -> Result<Vec<layer::LayerWalk>, ImageError> {
+    let ctx = WalkContext { plan, scanner };
+    source
+        .layers
+        .par_iter()
+        .enumerate()
+        .map(|(index, blob)| {
+            let started = Instant::now();
+            let walk = walk_layer(source, blob, &ctx).map_err(|err| ImageError::Layer {
+                index,
+                digest: blob.digest.clone(),
+                path: source.path.display().to_string(),
+                source: Box::new(err),
+            })?;
+            tracing::debug!(
+                layer = index,
+                entries = walk.entries.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "layer walked"
+            );
+            Ok(walk)
+        })
+        .collect()
+}

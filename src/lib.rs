@@ -1,0 +1,16 @@
+//! imgaudit audits container images: it reads a saved image without a Docker daemon, streams
+//! every layer once into a merged filesystem model, runs checks over that model, and renders a
+//! scored report.
+//!
+//! Data flows one way: [`source`] → [`image`] → [`checks`] → [`score`] → [`report`].
+
+pub mod checks;
+pub mod cli;
+pub mod digest;
+pub mod image;
+pub mod nodejs;
+pub mod report;
+pub mod score;
+pub mod secrets;
+pub mod severity;
+pub mod source;

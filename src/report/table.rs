@@ -1,0 +1,206 @@
+//! Terminal rendering: identity, score, one table row per finding, fixes once per check, and
+//! a one-line summary.
+
+use std::fmt::Write as _;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+
+use super::{CheckStatus, Report, human_bytes};
+use crate::checks::Finding;
+
+/// Width used when stdout is not a terminal, so CI logs stay readable.
+const DEFAULT_WIDTH: u16 = 140;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    write_identity(&mut out, report);
+    let _ = writeln!(
+        out,
+        "\nScore {}/100   Grade {}\n",
+        report.score, report.grade
+    );
+    if report.findings.is_empty() {
+        out.push_str("No findings.\n");
+    } else {
+        out.push_str(&findings_table(report).to_string());
+        out.push('\n');
+        write_fixes(&mut out, report);
+    }
+    write_checks(&mut out, report);
+    for warning in &report.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    write_summary(&mut out, report);
+    out
+}
+
+fn write_identity(out: &mut String, report: &Report) {
+    let image = &report.image.identity;
+    let rows = [
+        (
+            "Image",
+            image
+                .reference
+                .clone()
+                .unwrap_or_else(|| "(untagged)".into()),
+        ),
+        (
+            "Source",
+            format!("{} ({})", image.source, image.format.describe()),
+        ),
+        (
+            "Manifest",
+            image
+                .manifest_digest
+                .as_ref()
+                .map_or("(none in a classic docker save archive)".into(), |d| {
+                    d.to_string()
+                }),
+        ),
+        ("Config", image.config_digest.to_string()),
+        ("Platform", image.platform.clone()),
+        (
+            "Base OS",
+            report
+                .image
+                .base_os
+                .clone()
+                .unwrap_or_else(|| "unknown (no os-release)".into()),
+        ),
+        (
+            "Size",
+            format!(
+                "{} stored, {} uncompressed, {} layers",
+                human_bytes(image.size_bytes),
+                human_bytes(image.uncompressed_bytes),
+                image.layer_count
+            ),
+        ),
+        (
+            "Audited",
+            format!(
+                "{} (Node.js release table as of {})",
+                report.audit_date, report.node_release_table_as_of
+            ),
+        ),
+    ];
+    for (label, value) in rows {
+        let _ = writeln!(out, "{label:<9} {value}");
+    }
+}
+
+fn findings_table(report: &Report) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec!["SEVERITY", "CHECK", "FINDING", "WHERE"]);
+    if table.width().is_none() {
+        table.set_width(DEFAULT_WIDTH);
+    }
+    for finding in &report.findings {
+        table.add_row(vec![
+            finding.severity.as_str().to_uppercase(),
+            finding.check_id.to_owned(),
+            describe(finding),
+            location(finding),
+        ]);
+    }
+    table
+}
+
+fn describe(finding: &Finding) -> String {
+    match &finding.evidence {
+        Some(evidence) => format!(
+            "{}\n{} {}",
+            finding.message, evidence.masked, evidence.fingerprint
+        ),
+        None => finding.message.clone(),
+    }
+}
+
+fn location(finding: &Finding) -> String {
+    let mut parts = Vec::new();
+    if let Some(path) = &finding.location.path {
+        match finding.location.line {
+            Some(line) => parts.push(format!("{path}:{line}")),
+            None => parts.push(path.clone()),
+        }
+    }
+    if let Some(field) = &finding.location.config_field {
+        parts.push(field.clone());
+    }
+    if let Some(layer) = &finding.location.layer {
+        match &layer.created_by {
+            Some(created_by) => parts.push(format!(
+                "layer {}: {}",
+                layer.index,
+                crate::image::shorten(created_by, 60)
+            )),
+            None => parts.push(format!("layer {}", layer.index)),
+        }
+    }
+    parts.join("\n")
+}
+
+fn write_fixes(out: &mut String, report: &Report) {
+    out.push_str("\nHow to fix:\n");
+    let mut seen = std::collections::HashSet::new();
+    for finding in &report.findings {
+        if seen.insert((finding.check_id, finding.fix.clone())) {
+            let _ = writeln!(out, "  {}: {}", finding.check_id, finding.fix);
+        }
+    }
+}
+
+fn write_checks(out: &mut String, report: &Report) {
+    out.push_str("\nChecks:\n");
+    for check in &report.checks {
+        let status = match check.status {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::NotApplicable => "n/a",
+        };
+        let note = check
+            .notes
+            .first()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {status:<4} {}{note}", check.id);
+    }
+}
+
+fn write_summary(out: &mut String, report: &Report) {
+    let counts: Vec<String> = crate::severity::Severity::ALL
+        .iter()
+        .filter_map(|s| {
+            let n = report
+                .summary
+                .by_severity
+                .get(s.as_str())
+                .copied()
+                .unwrap_or(0);
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    let findings = if counts.is_empty() {
+        "no findings".to_owned()
+    } else {
+        format!(
+            "{} findings ({})",
+            report.summary.findings,
+            counts.join(", ")
+        )
+    };
+    let gate = if report.gate.passed {
+        "gate passed".to_owned()
+    } else {
+        format!("gate FAILED: {}", report.gate.reasons.join("; "))
+    };
+    let _ = writeln!(
+        out,
+        "\nSummary: score {}/100 grade {}, {findings}, {gate}",
+        report.score, report.grade
+    );
+}
