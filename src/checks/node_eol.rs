@@ -27,6 +27,14 @@ enum Origin {
 }
 
 impl Origin {
+    /// Names the source and where it was read: `binary /usr/local/bin/node`.
+    fn describe_at(&self, place: &str) -> String {
+        match self {
+            Origin::EnvVar => "NODE_VERSION in config.Env".to_owned(),
+            other => format!("{} {place}", other.describe()),
+        }
+    }
+
     fn describe(&self) -> &'static str {
         match self {
             Origin::Binary => "binary",
@@ -114,7 +122,7 @@ fn collect(ctx: &CheckContext<'_>) -> Vec<Sighting> {
         out.push(Sighting {
             origin: Origin::EnvVar,
             version,
-            place: "config.Env NODE_VERSION".into(),
+            place: "config.Env".into(),
             layer: None,
         });
     }
@@ -274,10 +282,9 @@ fn judge(ctx: &CheckContext<'_>, install: &Sighting) -> Option<Finding> {
         check_id: CHECK.id,
         severity,
         message: format!(
-            "Node.js {} ({} {}) {detail}",
+            "Node.js {} ({}) {detail}",
             install.version,
-            install.origin.describe(),
-            install.place
+            install.origin.describe_at(&install.place)
         ),
         location: Location {
             path: install

@@ -100,11 +100,16 @@ fn find_shells(image: &Image) -> BTreeMap<String, ShellBinary> {
         if !SHELLS.contains(&file_name(path)) || node.kind == NodeKind::Dir {
             continue;
         }
+        // Only executables count: Debian ships data files named after shells
+        // (`/usr/share/menu/bash`, `/usr/share/debianutils/shells.d/dash`).
         let target = match node.kind {
             NodeKind::Symlink => match image.fs.resolve(path) {
-                Some((resolved, n)) if n.kind == NodeKind::File => resolved,
+                Some((resolved, n)) if n.kind == NodeKind::File && is_executable(n.mode) => {
+                    resolved
+                }
                 _ => continue,
             },
+            NodeKind::File if !is_executable(node.mode) => continue,
             NodeKind::File if node.hardlink => {
                 node.link_target.clone().unwrap_or_else(|| path.to_owned())
             }
@@ -131,6 +136,10 @@ fn find_shells(image: &Image) -> BTreeMap<String, ShellBinary> {
         }
     }
     shells
+}
+
+fn is_executable(mode: u32) -> bool {
+    mode & 0o111 != 0
 }
 
 /// Counts symlinks and hard links that lead to `target`.

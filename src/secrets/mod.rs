@@ -65,6 +65,18 @@ const SKIPPED_PREFIXES: &[&str] = &[
     "/sys/",
 ];
 
+/// Returns whether a path is documentation shipped inside an installed npm package
+/// (`node_modules/<pkg>/docs/…`, `…/man/…`), whose examples look like credentials.
+fn is_package_documentation(path: &str) -> bool {
+    let Some((_, inside)) = path.rsplit_once("/node_modules/") else {
+        return false;
+    };
+    inside
+        .split('/')
+        .skip(1)
+        .any(|component| matches!(component, "doc" | "docs" | "man" | "example" | "examples"))
+}
+
 /// Extensions of binary or generated formats in which text rules find nothing useful.
 const SKIPPED_EXTENSIONS: &[&str] = &[
     "png", "jpg", "jpeg", "gif", "webp", "ico", "bmp", "svgz", "woff", "woff2", "ttf", "otf",
@@ -123,6 +135,7 @@ impl Scanner {
         if SKIPPED_PREFIXES
             .iter()
             .any(|prefix| path.starts_with(prefix))
+            || is_package_documentation(path)
         {
             return false;
         }
@@ -141,7 +154,7 @@ impl Scanner {
         }
         let text = String::from_utf8_lossy(content);
         let name = crate::image::fs::file_name(path);
-        let mut matches = self.scan_rules(&text);
+        let mut matches = self.scan_rules(&text, Some(name));
         if !LOCKFILES.contains(&name) && is_assignment_file(name) {
             matches.extend(scan_assignments(&text, is_dotenv(name)));
         }
@@ -150,23 +163,44 @@ impl Scanner {
 
     /// Scans a short text such as an environment value or a history line.
     pub fn scan_text(&self, text: &str) -> Vec<SecretMatch> {
-        dedupe_and_cap(self.scan_rules(text))
+        dedupe_and_cap(self.scan_rules(text, None))
     }
 
-    fn scan_rules(&self, text: &str) -> Vec<SecretMatch> {
+    /// Runs the rules whose keywords occur in `text`. Rules run in table order, and a match
+    /// whose secret overlaps one already taken is dropped, so a token inside a URL is reported
+    /// once, by the more specific rule. `file_name` limits file-specific rules; `None` runs
+    /// them all.
+    fn scan_rules(&self, text: &str, file_name: Option<&str>) -> Vec<SecretMatch> {
         let mut hit = vec![false; self.rules.len()];
         for found in self.prefilter.find_overlapping_iter(text) {
             hit[self.keyword_rule[found.pattern().as_usize()]] = true;
         }
         let mut matches = Vec::new();
+        let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
         for (compiled, _) in self.rules.iter().zip(&hit).filter(|(_, hit)| **hit) {
+            let rule = compiled.rule;
+            if let Some(name) = file_name
+                && !rule.file_names.is_empty()
+                && !rule.file_names.contains(&name)
+            {
+                continue;
+            }
             for captures in compiled.regex.captures_iter(text) {
-                let Some(secret) = captures.get(compiled.rule.secret_group) else {
+                let Some(secret) = captures.get(rule.secret_group) else {
                     continue;
                 };
-                if !accept_secret(compiled.rule, secret.as_str()) {
+                let whole = captures.get(0).map_or(secret.as_str(), |m| m.as_str());
+                if !accept_secret(rule, secret.as_str(), whole) {
                     continue;
                 }
+                let span = secret.range();
+                if taken
+                    .iter()
+                    .any(|t| t.start < span.end && span.start < t.end)
+                {
+                    continue;
+                }
+                taken.push(span);
                 let start = captures.get(0).map_or(secret.start(), |m| m.start());
                 matches.push(SecretMatch {
                     rule_id: compiled.rule.id,
@@ -182,8 +216,14 @@ impl Scanner {
     }
 }
 
-fn accept_secret(rule: &Rule, secret: &str) -> bool {
+/// Applies the allowlists: published example keys, placeholders, documentation hosts
+/// (`user:pass@proxy.example.com`) and the rule's entropy floor.
+fn accept_secret(rule: &Rule, secret: &str, whole_match: &str) -> bool {
     if rules::KNOWN_EXAMPLES.contains(&secret) {
+        return false;
+    }
+    let lower = whole_match.to_ascii_lowercase();
+    if lower.contains("example.") || lower.contains("@host") {
         return false;
     }
     if rule.id != "private-key" && names::is_placeholder(secret) {

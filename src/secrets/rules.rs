@@ -17,6 +17,8 @@ pub struct Rule {
     pub secret_group: usize,
     /// Minimum Shannon entropy (bits per character) of the secret; 0.0 disables the check.
     pub min_entropy: f64,
+    /// File names the rule is limited to when scanning files; empty for any file.
+    pub file_names: &'static [&'static str],
 }
 
 pub const RULES: &[Rule] = &[
@@ -28,6 +30,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "aws-secret-access-key",
@@ -37,6 +40,7 @@ pub const RULES: &[Rule] = &[
         pattern: r#"(?i)(?:aws_?secret_?access_?key|secretaccesskey)["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)"#,
         secret_group: 1,
         min_entropy: 3.5,
+        file_names: &[],
     },
     Rule {
         id: "github-token",
@@ -46,6 +50,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "github-fine-grained-token",
@@ -55,6 +60,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(github_pat_[A-Za-z0-9_]{82})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "gitlab-token",
@@ -64,6 +70,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(glpat-[A-Za-z0-9_\-]{20,})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "slack-token",
@@ -73,6 +80,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(xox[baprs]-[0-9A-Za-z-]{10,})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "slack-webhook",
@@ -82,6 +90,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"(https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{20,})",
         secret_group: 1,
         min_entropy: 0.0,
+        file_names: &[],
     },
     Rule {
         id: "stripe-live-key",
@@ -91,6 +100,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b((?:sk|rk)_live_[A-Za-z0-9]{20,})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "npm-token",
@@ -100,6 +110,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(npm_[A-Za-z0-9]{36})\b",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "npmrc-auth",
@@ -109,6 +120,7 @@ pub const RULES: &[Rule] = &[
         pattern: r#"(?m)(?:_authToken|_auth|_password)\s*=\s*["']?([^\s"']{8,})"#,
         secret_group: 1,
         min_entropy: 0.0,
+        file_names: &[".npmrc", "npmrc"],
     },
     Rule {
         id: "private-key",
@@ -118,6 +130,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----\s*[A-Za-z0-9+/=\r\n:,\-\s]{40,}?-----END",
         secret_group: 0,
         min_entropy: 0.0,
+        file_names: &[],
     },
     Rule {
         id: "gcp-service-account-key",
@@ -127,6 +140,7 @@ pub const RULES: &[Rule] = &[
         pattern: r#""private_key_id"\s*:\s*"([a-f0-9]{40})""#,
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "docker-config-auth",
@@ -136,6 +150,7 @@ pub const RULES: &[Rule] = &[
         pattern: r#""auth"\s*:\s*"([A-Za-z0-9+/]{8,}={0,2})""#,
         secret_group: 1,
         min_entropy: 2.5,
+        file_names: &["config.json", "auth.json", ".dockercfg"],
     },
     Rule {
         id: "url-credentials",
@@ -145,6 +160,7 @@ pub const RULES: &[Rule] = &[
         pattern: r#"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|https?|ftps?|sftp|smtps?|ldaps?)://[^:/\s"'@<>]{1,64}:([^@\s"'/<>]{3,128})@[A-Za-z0-9._\-\[\]]+"#,
         secret_group: 1,
         min_entropy: 0.0,
+        file_names: &[],
     },
     Rule {
         id: "onepassword-service-account-token",
@@ -154,6 +170,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(ops_eyJ[A-Za-z0-9+/=_\-]{100,})",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
     Rule {
         id: "jwt",
@@ -163,6 +180,7 @@ pub const RULES: &[Rule] = &[
         pattern: r"\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})",
         secret_group: 1,
         min_entropy: 3.0,
+        file_names: &[],
     },
 ];
 

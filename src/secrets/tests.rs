@@ -34,10 +34,6 @@ fn provider_formats_fire() {
             "NPM=npm_Zq8Xw7Vu6Ts5Rq4Po3Nm2Lk1Ji0Hg9Fe8Dc7\n",
         ),
         (
-            "npmrc-auth",
-            "//registry.npmjs.org/:_authToken=9f86d081-884c-4d63-9a2f-2a4b8c1e7d55\n",
-        ),
-        (
             "url-credentials",
             "DATABASE_URL=postgres://app:Vq9Lm2Xk7Pz4@db.internal:5432/app\n",
         ),
@@ -163,4 +159,33 @@ fn doc_paths_are_out_of_scope() {
     assert!(scanner.wants_file("/app/node_modules/x/index.js", 100));
     assert!(scanner.wants_file("/app/.next/server/app.js", 100));
     assert!(!scanner.wants_file("/app/big.json", MAX_SCANNED_FILE_BYTES + 1));
+}
+
+#[test]
+fn npm_package_docs_are_out_of_scope() {
+    let scanner = Scanner::new();
+    assert!(!scanner.wants_file("/usr/local/lib/node_modules/npm/docs/content/npmrc.md", 100));
+    assert!(!scanner.wants_file("/usr/local/lib/node_modules/npm/man/man5/npmrc.5", 100));
+    assert!(scanner.wants_file("/app/node_modules/config/index.js", 100));
+}
+
+#[test]
+fn npmrc_rule_only_reads_npmrc_files() {
+    let text = "//registry.npmjs.org/:_authToken=9f86d081-884c-4d63-9a2f-2a4b8c1e7d55\n";
+    assert_eq!(rule_ids("/root/.npmrc", text), vec!["npmrc-auth"]);
+    assert!(rule_ids("/app/README.txt", text).is_empty());
+}
+
+#[test]
+fn token_inside_url_is_reported_once() {
+    let text = "https://bot:ghp_Q9x8W7v6U5t4S3r2Q1p0O9n8M7l6K5j4I3h2@github.com\n";
+    assert_eq!(
+        rule_ids("/app/.git-credentials", text),
+        vec!["github-token"]
+    );
+}
+
+#[test]
+fn documentation_urls_are_quiet() {
+    assert!(rule_ids("/app/Tiny.pm", "C<http://user:pass@proxy.example.com/>.\n").is_empty());
 }
