@@ -1,0 +1,350 @@
+//! Builds small synthetic images in a temporary directory for edge-case tests: an OCI layout
+//! directory or a classic `docker save` archive, with layers given entry by entry.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// One tar entry of a synthetic layer.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    File {
+        path: String,
+        content: Vec<u8>,
+        mode: u32,
+    },
+    Dir {
+        path: String,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    Hardlink {
+        path: String,
+        target: String,
+    },
+}
+
+pub fn file(path: &str, content: &str) -> Entry {
+    Entry::File {
+        path: path.into(),
+        content: content.as_bytes().to_vec(),
+        mode: 0o644,
+    }
+}
+
+pub fn executable(path: &str, content: &[u8]) -> Entry {
+    Entry::File {
+        path: path.into(),
+        content: content.to_vec(),
+        mode: 0o755,
+    }
+}
+
+pub fn dir(path: &str) -> Entry {
+    Entry::Dir { path: path.into() }
+}
+
+pub fn symlink(path: &str, target: &str) -> Entry {
+    Entry::Symlink {
+        path: path.into(),
+        target: target.into(),
+    }
+}
+
+pub fn hardlink(path: &str, target: &str) -> Entry {
+    Entry::Hardlink {
+        path: path.into(),
+        target: target.into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub entries: Vec<Entry>,
+    pub created_by: String,
+}
+
+pub fn layer(created_by: &str, entries: Vec<Entry>) -> Layer {
+    Layer {
+        entries,
+        created_by: created_by.into(),
+    }
+}
+
+/// A synthetic image: config fields and layers.
+#[derive(Clone, Debug)]
+pub struct ImageBuilder {
+    pub container_config: Value,
+    pub layers: Vec<Layer>,
+    /// Extra history entries with `empty_layer: true`, appended after the layers' entries.
+    pub empty_history: Vec<String>,
+    pub compression: Compression,
+    /// Replaces the generated history when set.
+    pub history_override: Option<Value>,
+}
+
+impl ImageBuilder {
+    pub fn new() -> ImageBuilder {
+        ImageBuilder {
+            container_config: json!({}),
+            layers: Vec::new(),
+            empty_history: Vec::new(),
+            compression: Compression::Gzip,
+            history_override: None,
+        }
+    }
+
+    pub fn history(mut self, history: Value) -> Self {
+        self.history_override = Some(history);
+        self
+    }
+
+    pub fn config(mut self, container_config: Value) -> Self {
+        self.container_config = container_config;
+        self
+    }
+
+    pub fn layer(mut self, layer: Layer) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
+    pub fn empty_history(mut self, created_by: &str) -> Self {
+        self.empty_history.push(created_by.into());
+        self
+    }
+
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    fn layer_tars(&self) -> Vec<Vec<u8>> {
+        self.layers.iter().map(|l| tar_bytes(&l.entries)).collect()
+    }
+
+    fn config_json(&self, tars: &[Vec<u8>]) -> Vec<u8> {
+        let diff_ids: Vec<String> = tars.iter().map(|t| sha256(t)).collect();
+        let mut history: Vec<Value> = self
+            .layers
+            .iter()
+            .map(|l| json!({"created_by": l.created_by}))
+            .collect();
+        for created_by in &self.empty_history {
+            history.push(json!({"created_by": created_by, "empty_layer": true}));
+        }
+        let history = self
+            .history_override
+            .clone()
+            .unwrap_or(Value::Array(history));
+        serde_json::to_vec(&json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": self.container_config,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history,
+        }))
+        .unwrap()
+    }
+
+    /// Writes an OCI image layout directory under `root` and returns its path.
+    pub fn write_oci(&self, root: &Path) -> PathBuf {
+        let dir = root.join("image.oci");
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let tars = self.layer_tars();
+        let config = self.config_json(&tars);
+        let mut layer_descriptors = Vec::new();
+        for tar in &tars {
+            let (stored, media_type) = match self.compression {
+                Compression::None => (tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
+                Compression::Gzip => (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip"),
+                Compression::Zstd => (
+                    zstd::encode_all(&tar[..], 3).unwrap(),
+                    "application/vnd.oci.image.layer.v1.tar+zstd",
+                ),
+            };
+            layer_descriptors.push(json!({
+                "mediaType": media_type,
+                "digest": write_blob(&blobs, &stored),
+                "size": stored.len(),
+            }));
+        }
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": write_blob(&blobs, &config),
+                "size": config.len(),
+            },
+            "layers": layer_descriptors,
+        }))
+        .unwrap();
+        let index = json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": write_blob(&blobs, &manifest),
+                "size": manifest.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "synthetic:latest"},
+            }],
+        });
+        std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        dir
+    }
+
+    /// Writes a classic `docker save` archive (`manifest.json`, `<id>/layer.tar`).
+    pub fn write_docker_archive(&self, root: &Path) -> PathBuf {
+        let path = root.join("image.docker.tar");
+        let tars = self.layer_tars();
+        let config = self.config_json(&tars);
+        let config_name = format!("{}.json", &sha256(&config)["sha256:".len()..]);
+        let mut members: Vec<(String, Vec<u8>)> = vec![(config_name.clone(), config)];
+        let mut layer_names = Vec::new();
+        for (i, tar) in tars.iter().enumerate() {
+            let name = format!("{i:064x}/layer.tar");
+            members.push((name.clone(), tar.clone()));
+            layer_names.push(name);
+        }
+        let manifest = json!([{
+            "Config": config_name,
+            "RepoTags": ["synthetic:latest"],
+            "Layers": layer_names,
+        }]);
+        members.push((
+            "manifest.json".into(),
+            serde_json::to_vec(&manifest).unwrap(),
+        ));
+        let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, bytes) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        builder.finish().unwrap();
+        path
+    }
+}
+
+impl Default for ImageBuilder {
+    fn default() -> Self {
+        ImageBuilder::new()
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
+    let digest = sha256(bytes);
+    std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
+    digest
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Builds a layer tar. Entries keep their order, so tests can put an opaque marker after the
+/// files it must not hide.
+pub fn tar_bytes(entries: &[Entry]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        match entry {
+            Entry::File {
+                path,
+                content,
+                mode,
+            } => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(content.len() as u64);
+                builder
+                    .append_data(&mut header, path, &content[..])
+                    .unwrap();
+            }
+            Entry::Dir { path } => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, path, &[][..]).unwrap();
+            }
+            Entry::Symlink { path, target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target).unwrap();
+            }
+            Entry::Hardlink { path, target } => {
+                header.set_entry_type(tar::EntryType::Link);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+/// Runs imgaudit as a library on `path` and returns the JSON report.
+pub fn audit_json(path: &Path) -> Value {
+    let output = assert_cmd::Command::cargo_bin("imgaudit")
+        .unwrap()
+        .args(["--format", "json", "--now", "2026-12-04"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let code = output.status.code();
+    assert!(
+        code == Some(0) || code == Some(1),
+        "imgaudit failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Findings of one check in a JSON report.
+pub fn findings<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check_id"] == check)
+        .collect()
+}
+
+/// Status (`pass`, `fail`, `not-applicable`) of one check.
+pub fn status<'a>(report: &'a Value, check: &str) -> &'a str {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == check)
+        .and_then(|c| c["status"].as_str())
+        .unwrap()
+}
