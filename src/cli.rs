@@ -1,5 +1,5 @@
 //! The command line: parses arguments, runs the pipeline (source → image → checks → report),
-//! writes the report and maps the outcome to an exit code. The only module that knows argv,
+//! writes the report and maps the outcome to an exit code. It is the only module that reads argv,
 //! terminals and exit codes.
 
 use std::io::Write;
@@ -57,8 +57,8 @@ pub struct Args {
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<PlatformSpec>,
 
-    /// Image to audit in an archive that holds several: name, name:tag or 0-based position.
-    #[arg(long, value_name = "NAME")]
+    /// Image to audit in an archive that contains several: name, name:tag or 0-based position.
+    #[arg(long = "image", value_name = "NAME")]
     pub image_name: Option<String>,
 
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).

@@ -17,7 +17,7 @@ pub const CHECK: Check = Check {
     run,
 };
 
-/// Where a version was read.
+/// Source of a version.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Origin {
     Binary,
@@ -201,7 +201,7 @@ fn package_versions(ctx: &CheckContext<'_>) -> Vec<(String, String)> {
 
 /// Groups sightings into installs. Binaries are authoritative; a header, package or variable
 /// that disagrees with every binary is noted. Without any binary, the most specific other
-/// source stands in.
+/// source is used.
 fn reconcile(mut sightings: Vec<Sighting>) -> (Vec<Sighting>, Vec<String>) {
     sightings.sort_by(|a, b| (&a.origin, &a.place).cmp(&(&b.origin, &b.place)));
     let binaries: Vec<&Sighting> = sightings

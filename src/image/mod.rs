@@ -18,7 +18,7 @@ use config::{History, ImageConfig};
 use fs::FileSystem;
 use layer::{Compression, ContentPlan, FileSecret, LayerError, WalkContext, walk_layer};
 
-/// Why an image could not be loaded.
+/// Errors that stop an image from loading.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("the image config {digest} is not valid JSON of the expected shape: {source}")]

@@ -11,6 +11,8 @@ use crate::checks::Finding;
 
 /// Width used when stdout is not a terminal, so CI logs stay readable.
 const DEFAULT_WIDTH: u16 = 140;
+/// Line width of the fix advice below the table.
+const FIX_WIDTH: usize = 96;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -149,9 +151,31 @@ fn write_fixes(out: &mut String, report: &Report) {
     let mut seen = std::collections::HashSet::new();
     for finding in &report.findings {
         if seen.insert((finding.check_id, finding.fix.clone())) {
-            let _ = writeln!(out, "  {}: {}", finding.check_id, finding.fix);
+            let _ = writeln!(out, "  {}:", finding.check_id);
+            for line in wrap(&finding.fix, FIX_WIDTH) {
+                let _ = writeln!(out, "    {line}");
+            }
         }
     }
+}
+
+/// Splits text into lines of at most `width` characters at spaces (longer words stay whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
 }
 
 fn write_checks(out: &mut String, report: &Report) {
@@ -203,4 +227,19 @@ fn write_summary(out: &mut String, report: &Report) {
         "\nSummary: score {}/100 grade {}, {findings}, {gate}",
         report.score, report.grade
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_breaks_at_spaces() {
+        assert_eq!(wrap("aa bb cc dd", 5), vec!["aa bb", "cc dd"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            vec!["averyveryverylongword", "x"]
+        );
+        assert!(wrap("", 5).is_empty());
+    }
 }

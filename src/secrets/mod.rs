@@ -240,7 +240,7 @@ fn is_dotenv(name: &str) -> bool {
     name == ".env" || name.starts_with(".env.") || name.ends_with(".env")
 }
 
-/// Files whose lines are `key = value` settings, where a secret-named key holds a credential.
+/// Files whose lines are `key = value` settings, where a secret-named key contains a credential.
 fn is_assignment_file(name: &str) -> bool {
     if is_dotenv(name) {
         return true;

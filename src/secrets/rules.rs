@@ -13,7 +13,7 @@ pub struct Rule {
     /// before the regex runs.
     pub keywords: &'static [&'static str],
     pub pattern: &'static str,
-    /// Capture group that holds the secret itself; 0 for the whole match.
+    /// Capture group that contains the secret itself; 0 for the whole match.
     pub secret_group: usize,
     /// Minimum Shannon entropy (bits per character) of the secret; 0.0 disables the check.
     pub min_entropy: f64,

@@ -13,7 +13,7 @@ use super::SourceError;
 /// `<id>/layer.tar` as a symlink to a top-level tar).
 const MAX_MEMBER_LINK_HOPS: usize = 8;
 
-/// Where the blobs of an image live.
+/// Storage of an image's blobs.
 pub enum BlobStore {
     Dir(PathBuf),
     Tar(TarIndex),
@@ -120,7 +120,7 @@ impl TarIndex {
     }
 }
 
-/// Resolves a symlink target relative to the directory of the member that holds it, refusing
+/// Resolves a symlink target relative to the directory of the member that contains it, rejecting
 /// targets that leave the archive.
 fn resolve_relative(member: &str, target: &str) -> Option<String> {
     if target.starts_with('/') {
