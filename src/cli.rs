@@ -16,6 +16,7 @@ use crate::report::{Format, ImageSummary, Report, ReportContext};
 use crate::score::Gate;
 use crate::severity::Severity;
 use crate::source::{self, PlatformSpec, SourceOptions};
+use crate::tar_guard::Limits;
 
 /// Exit code when the audit ran and the gate passed.
 pub const EXIT_OK: u8 = 0;
@@ -60,6 +61,18 @@ pub struct Args {
     /// Image to audit in an archive that contains several: name, name:tag or 0-based position.
     #[arg(long = "image", value_name = "NAME")]
     pub image_name: Option<String>,
+
+    /// Maximum uncompressed size of one layer, in bytes or with a KiB/MiB/GiB/TiB suffix.
+    #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
+    pub max_layer_bytes: u64,
+
+    /// Maximum uncompressed size of all layers together, in bytes or with a suffix.
+    #[arg(long, value_name = "SIZE", default_value = "64GiB", value_parser = parse_size)]
+    pub max_image_bytes: u64,
+
+    /// Maximum number of tar entries in one layer.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub max_layer_entries: u64,
 
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -125,6 +138,11 @@ pub fn run(args: &Args) -> Result<Report> {
 
     let load_options = LoadOptions {
         requested_platform: args.platform.clone(),
+        limits: Limits {
+            max_layer_bytes: args.max_layer_bytes,
+            max_image_bytes: args.max_image_bytes,
+            max_layer_entries: args.max_layer_entries,
+        },
     };
     let image = Image::load(source, &load_options)
         .with_context(|| format!("cannot audit {}", path.display()))?;
@@ -155,6 +173,34 @@ pub fn run(args: &Args) -> Result<Report> {
     Ok(report)
 }
 
+/// Parses `1048576`, `512KiB`, `64MiB`, `16GiB` or `1TiB` (also `K`, `M`, `G`, `T`, `KB`…,
+/// all binary multiples) into bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected a number of bytes such as 512MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "invalid size unit in {text:?}: use KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
 fn write_report(args: &Args, text: &str) -> Result<()> {
     match &args.output {
         Some(path) => {
@@ -174,5 +220,25 @@ fn write_report(args: &Args, text: &str) -> Result<()> {
                 .and_then(|()| stdout.flush())
                 .context("failed to write the report to stdout")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn parse_size_accepts_units() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("512KiB").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("16GiB").unwrap(), 16 << 30);
+        assert_eq!(parse_size("2m").unwrap(), 2 << 20);
+    }
+
+    #[test]
+    fn parse_size_rejects_garbage() {
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999999TiB").is_err());
     }
 }

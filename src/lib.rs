@@ -14,3 +14,4 @@ pub mod score;
 pub mod secrets;
 pub mod severity;
 pub mod source;
+pub mod tar_guard;

@@ -4,11 +4,14 @@
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
+use std::sync::atomic::AtomicU64;
+
 use super::facts::{ELF_HEAD_BYTES, elf_interpreter, scan_node_binary};
 use super::fs::{EntryKind, FileFacts, LayerEntry, file_name, parent};
 use crate::digest::VerifyingReader;
 use crate::secrets::{Scanner, SecretMatch};
 use crate::source::{ImageSource, LayerBlob, SourceError, VerifyStage};
+use crate::tar_guard::{Limits, TarGuard};
 
 /// Largest file kept whole for checks that parse it (passwd, os-release, dpkg status).
 const MAX_CAPTURED_BYTES: u64 = 8 * 1024 * 1024;
@@ -90,10 +93,13 @@ pub enum LayerError {
     Read(io::Error),
 }
 
-/// Shared, read-only inputs to every layer walk.
+/// Shared inputs to every layer walk.
 pub struct WalkContext<'a> {
     pub plan: &'a ContentPlan,
     pub scanner: &'a Scanner,
+    pub limits: Limits,
+    /// Uncompressed bytes read so far across all layers, for the image budget.
+    pub image_bytes: &'a AtomicU64,
 }
 
 /// Streams and walks one layer, verifying its digest.
@@ -108,18 +114,21 @@ pub fn walk_layer(
             let mut verifier = VerifyingReader::new(raw, blob.digest.clone(), blob.size);
             let walk = {
                 let (compression, decoded) = decompress(BufReader::new(&mut verifier))?;
-                let mut counter = CountingReader::new(decoded);
-                let mut walk = walk_tar(&mut counter, ctx)?;
+                let mut guard = TarGuard::new(decoded, ctx.limits, ctx.image_bytes);
+                let mut walk = walk_tar(&mut guard, ctx)?;
                 walk.compression = compression;
-                walk.uncompressed_bytes = counter.count;
+                walk.uncompressed_bytes = guard.bytes_read();
                 walk
             };
             verifier.finish().map_err(LayerError::Read)?;
             Ok(walk)
         }
         VerifyStage::Uncompressed => {
+            // The guard sits below the verifier so that draining the rest of the stream for
+            // the digest stays within the budgets too.
             let (compression, decoded) = decompress(BufReader::new(raw))?;
-            let mut verifier = VerifyingReader::new(decoded, blob.digest.clone(), None);
+            let guard = TarGuard::new(decoded, ctx.limits, ctx.image_bytes);
+            let mut verifier = VerifyingReader::new(guard, blob.digest.clone(), None);
             let mut walk = walk_tar(&mut verifier, ctx)?;
             walk.compression = compression;
             walk.uncompressed_bytes = verifier.bytes_read();
@@ -148,25 +157,6 @@ fn decompress<'a, R: BufRead + Send + 'a>(
         return Ok((Compression::Zstd, Box::new(decoder)));
     }
     Ok((Compression::None, Box::new(reader)))
-}
-
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R> CountingReader<R> {
-    fn new(inner: R) -> Self {
-        CountingReader { inner, count: 0 }
-    }
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Turns a tar member name into a clean absolute path; `None` when it climbs out with `..`.

@@ -91,6 +91,7 @@ pub struct Image {
 pub struct LoadOptions {
     /// The platform the user asked for; a config for another platform is an error.
     pub requested_platform: Option<crate::source::PlatformSpec>,
+    pub limits: crate::tar_guard::Limits,
 }
 
 impl Image {
@@ -113,7 +114,7 @@ impl Image {
         let plan = content_plan(&config);
         let scanner = Scanner::new();
         let started = Instant::now();
-        let walks = walk_layers(&source, &plan, &scanner)?;
+        let walks = walk_layers(&source, &plan, &scanner, options.limits)?;
         tracing::info!(
             layers = walks.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -246,8 +247,15 @@ fn walk_layers(
     source: &ImageSource,
     plan: &ContentPlan,
     scanner: &Scanner,
+    limits: crate::tar_guard::Limits,
 ) -> Result<Vec<layer::LayerWalk>, ImageError> {
-    let ctx = WalkContext { plan, scanner };
+    let image_bytes = std::sync::atomic::AtomicU64::new(0);
+    let ctx = WalkContext {
+        plan,
+        scanner,
+        limits,
+        image_bytes: &image_bytes,
+    };
     source
         .layers
         .par_iter()

@@ -8,6 +8,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::SourceError;
+use crate::tar_guard::{Limits, TarGuard};
 
 /// Upper bound on symlink hops when a member name is a link to another member (podman writes
 /// `<id>/layer.tar` as a symlink to a top-level tar).
@@ -50,7 +51,9 @@ impl TarIndex {
     /// Reads every header of the archive once and records where each member's data starts.
     pub fn build(path: &Path) -> Result<TarIndex, SourceError> {
         let file = File::open(path).map_err(|source| SourceError::io(path, source))?;
-        let mut archive = tar::Archive::new(BufReader::new(file));
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        let guarded = TarGuard::new(BufReader::new(file), Limits::for_archive(), &counted);
+        let mut archive = tar::Archive::new(guarded);
         let mut members = HashMap::new();
         let entries = archive
             .entries()
