@@ -3,7 +3,7 @@
 //! terminals and exit codes.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -11,11 +11,11 @@ use clap::Parser;
 use jiff::civil::Date;
 
 use crate::checks::{self, CheckContext};
-use crate::image::{Image, LoadOptions};
+use crate::image::{Image, LoadOptions, stream};
 use crate::report::{Format, ImageSummary, Report, ReportContext};
 use crate::score::Gate;
 use crate::severity::Severity;
-use crate::source::{self, PlatformSpec, SourceOptions};
+use crate::source::{self, InputKind, PlatformSpec, SourceOptions};
 use crate::tar_guard::Limits;
 
 /// Exit code when the audit ran and the gate passed.
@@ -30,8 +30,8 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "imgaudit", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Args {
-    /// Image to audit: a `docker save` or `podman save` archive, an OCI archive, or an OCI
-    /// layout directory.
+    /// Image to audit: a `docker save` or `podman save` archive (optionally gzip- or
+    /// zstd-compressed), an OCI archive, an OCI layout directory, or `-` for an archive on stdin.
     pub image: PathBuf,
 
     /// Output format.
@@ -133,9 +133,6 @@ pub fn run(args: &Args) -> Result<Report> {
         image: args.image_name.clone(),
     };
 
-    let source =
-        source::open(path, &options).with_context(|| format!("cannot audit {}", path.display()))?;
-
     let load_options = LoadOptions {
         requested_platform: args.platform.clone(),
         limits: Limits {
@@ -144,7 +141,7 @@ pub fn run(args: &Args) -> Result<Report> {
             max_layer_entries: args.max_layer_entries,
         },
     };
-    let image = Image::load(source, &load_options)
+    let image = load_image(path, &options, &load_options)
         .with_context(|| format!("cannot audit {}", path.display()))?;
     if image.layers.is_empty() {
         tracing::warn!("the image has no layers; only its config can be audited");
@@ -199,6 +196,30 @@ fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(1u64 << shift)
         .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+/// Loads the image from a path, a compressed archive or stdin (`-`).
+fn load_image(path: &Path, options: &SourceOptions, load_options: &LoadOptions) -> Result<Image> {
+    if path.as_os_str() == "-" {
+        let stdin: Box<dyn std::io::Read + Send> = Box::new(std::io::stdin());
+        return Ok(stream::load_stream(stdin, path, options, load_options)?);
+    }
+    match source::detect(path)? {
+        InputKind::RandomAccess => {
+            let source = source::open(path, options)?;
+            Ok(Image::load(source, load_options)?)
+        }
+        InputKind::Stream => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("failed to open {}", path.display()))?;
+            Ok(stream::load_stream(
+                Box::new(file),
+                path,
+                options,
+                load_options,
+            )?)
+        }
+    }
 }
 
 fn write_report(args: &Args, text: &str) -> Result<()> {

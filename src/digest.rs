@@ -236,6 +236,43 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
+/// Wraps a reader and computes the sha256 of everything read through it, for streams whose
+/// expected digest is known only later (a piped archive lists its manifest after its layers).
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+        }
+    }
+
+    /// Reads the rest of the stream and returns its digest and length.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let digest = Digest {
+            algorithm: Algorithm::Sha256,
+            hex: hex::encode(self.hasher.finalize()),
+        };
+        Ok((digest, self.read))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +323,14 @@ mod tests {
         let mut out = Vec::new();
         let err = reader.read_to_end(&mut out).unwrap_err();
         assert!(err.to_string().contains("size mismatch"), "{err}");
+    }
+
+    #[test]
+    fn hashing_reader_matches_direct_hash() {
+        let reader = HashingReader::new(&b"hello"[..]);
+        let (digest, len) = reader.finish().unwrap();
+        assert_eq!(digest, Digest::sha256_of(b"hello"));
+        assert_eq!(len, 5);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 pub mod checks;
 pub mod cli;
 pub mod digest;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod nodejs;
 pub mod report;

@@ -26,13 +26,6 @@ pub enum Compression {
     Zstd,
 }
 
-/// Files whose content checks read, decided from the image config before layers stream.
-#[derive(Clone, Debug, Default)]
-pub struct ContentPlan {
-    /// Basenames of the programs the entrypoint and cmd may run; their ELF headers are read.
-    pub exec_names: Vec<String>,
-}
-
 /// Exact paths whose content is kept.
 const CAPTURED_PATHS: &[&str] = &[
     "/etc/passwd",
@@ -46,23 +39,25 @@ const CAPTURED_PATHS: &[&str] = &[
     "/var/lib/dpkg/status",
 ];
 
-impl ContentPlan {
-    fn captures(&self, path: &str) -> bool {
-        CAPTURED_PATHS.contains(&path)
-            || path.starts_with("/var/lib/dpkg/status.d/")
-            || path.ends_with("/include/node/node_version.h")
-    }
+/// Returns whether a file's whole content is kept for checks that parse it.
+fn captures(path: &str) -> bool {
+    CAPTURED_PATHS.contains(&path)
+        || path.starts_with("/var/lib/dpkg/status.d/")
+        || path.ends_with("/include/node/node_version.h")
+}
 
-    fn is_node_binary(&self, path: &str, size: u64) -> bool {
-        let name = file_name(path);
-        // Launchers and scripts named `node` are small; real engines are tens of MB.
-        (name == "node" || name == "nodejs" || name.starts_with("libnode.so")) && size > 1024 * 1024
-    }
+/// Returns whether a file is a Node.js engine whose embedded version is read. Launchers and
+/// scripts named `node` are small; real engines are tens of MB.
+fn is_node_binary(path: &str, size: u64) -> bool {
+    let name = file_name(path);
+    (name == "node" || name == "nodejs" || name.starts_with("libnode.so")) && size > 1024 * 1024
+}
 
-    fn reads_elf_header(&self, path: &str) -> bool {
-        let name = file_name(path);
-        self.exec_names.iter().any(|n| n == name)
-    }
+/// Returns whether a file's first bytes are read for its ELF loader or `#!` line: every
+/// executable, so that the plan does not depend on the config, which a streamed archive may
+/// deliver after the layers. Only the derived facts are kept, not the bytes.
+fn reads_head(mode: u32) -> bool {
+    mode & 0o111 != 0
 }
 
 /// A secret found in one file of one layer.
@@ -73,7 +68,7 @@ pub struct FileSecret {
 }
 
 /// Everything learnt from one layer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerWalk {
     pub entries: Vec<LayerEntry>,
     pub secrets: Vec<FileSecret>,
@@ -95,7 +90,6 @@ pub enum LayerError {
 
 /// Shared inputs to every layer walk.
 pub struct WalkContext<'a> {
-    pub plan: &'a ContentPlan,
     pub scanner: &'a Scanner,
     pub limits: Limits,
     /// Uncompressed bytes read so far across all layers, for the image budget.
@@ -138,9 +132,11 @@ pub fn walk_layer(
     }
 }
 
-fn decompress<'a, R: BufRead + Send + 'a>(
+/// Detects gzip or zstd from the first bytes and wraps the reader in the matching decoder;
+/// anything else passes through as uncompressed.
+pub(crate) fn decompress<'a, R: BufRead + 'a>(
     mut reader: R,
-) -> Result<(Compression, Box<dyn Read + Send + 'a>), LayerError> {
+) -> Result<(Compression, Box<dyn Read + 'a>), LayerError> {
     let head = reader.fill_buf().map_err(LayerError::Read)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok((
@@ -172,7 +168,10 @@ pub fn clean_entry_path(raw: &str) -> Option<String> {
     Some(format!("/{}", parts.join("/")))
 }
 
-fn walk_tar(reader: &mut dyn Read, ctx: &WalkContext<'_>) -> Result<LayerWalk, LayerError> {
+pub(crate) fn walk_tar(
+    reader: &mut dyn Read,
+    ctx: &WalkContext<'_>,
+) -> Result<LayerWalk, LayerError> {
     let mut walk = LayerWalk {
         entries: Vec::new(),
         secrets: Vec::new(),
@@ -300,16 +299,16 @@ fn read_content(
         ))
     };
 
-    if ctx.plan.is_node_binary(&path, size) {
+    if is_node_binary(&path, size) {
         let (head, version) = scan_node_binary(entry).map_err(read_error)?;
         layer_entry.facts.node_version = version;
         layer_entry.facts.elf_interp = elf_interpreter(&head);
         return Ok(());
     }
 
-    let capture = ctx.plan.captures(&path) && size <= MAX_CAPTURED_BYTES;
+    let capture = captures(&path) && size <= MAX_CAPTURED_BYTES;
     let scan = ctx.scanner.wants_file(&path, size);
-    let elf = ctx.plan.reads_elf_header(&path);
+    let elf = reads_head(layer_entry.mode);
     if !(capture || scan || elf) {
         return Ok(());
     }

@@ -6,6 +6,7 @@ pub mod facts;
 pub mod fs;
 pub mod layer;
 pub mod os;
+pub mod stream;
 
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ use crate::secrets::Scanner;
 use crate::source::{ImageSource, SourceFormat};
 use config::{History, ImageConfig};
 use fs::FileSystem;
-use layer::{Compression, ContentPlan, FileSecret, LayerError, WalkContext, walk_layer};
+use layer::{Compression, FileSecret, LayerError, WalkContext, walk_layer};
 
 /// Errors that stop an image from loading.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,13 @@ pub enum ImageError {
         "the image is for {found} but {requested} was requested; pass --platform {found} to audit it anyway"
     )]
     PlatformMismatch { found: String, requested: String },
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("failed to read {path}: {source}")]
+    Stream {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("failed to read layer {index} ({digest}) of {path}: {source}")]
     Layer {
         index: usize,
@@ -97,30 +105,22 @@ pub struct LoadOptions {
 impl Image {
     /// Streams every layer of `source` once and builds the image model.
     pub fn load(source: ImageSource, options: &LoadOptions) -> Result<Image, ImageError> {
-        let config =
-            ImageConfig::parse(&source.config_bytes).map_err(|err| ImageError::Config {
-                digest: source.config_digest.clone(),
-                source: err,
-            })?;
-        check_platform(&config, options)?;
-        if !config.rootfs.diff_ids.is_empty() && config.rootfs.diff_ids.len() != source.layers.len()
-        {
-            return Err(ImageError::LayerCount {
-                diff_ids: config.rootfs.diff_ids.len(),
-                layers: source.layers.len(),
-            });
-        }
+        let config = parse_config(&source, options)?;
 
-        let plan = content_plan(&config);
         let scanner = Scanner::new();
         let started = Instant::now();
-        let walks = walk_layers(&source, &plan, &scanner, options.limits)?;
+        let walks = walk_layers(&source, &scanner, options.limits)?;
         tracing::info!(
             layers = walks.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "layers streamed"
         );
 
+        Ok(Image::assemble(source, config, walks))
+    }
+
+    /// Merges walked layers, in order, into the image model.
+    fn assemble(source: ImageSource, config: ImageConfig, walks: Vec<layer::LayerWalk>) -> Image {
         let history: Vec<Option<History>> = config
             .layer_history(source.layers.len())
             .into_iter()
@@ -167,14 +167,14 @@ impl Image {
             uncompressed_bytes: layers.iter().map(|l| l.uncompressed_bytes).sum(),
             layer_count: layers.len(),
         };
-        Ok(Image {
+        Image {
             identity,
             config,
             layers,
             fs,
             file_secrets,
             warnings,
-        })
+        }
     }
 
     /// Describes a layer for findings: `layer 2 (COPY . /app)`.
@@ -196,6 +196,22 @@ pub fn shorten(created_by: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max.saturating_sub(1)).collect();
     format!("{cut}…")
+}
+
+/// Parses the config and checks it against the manifest and the requested platform.
+fn parse_config(source: &ImageSource, options: &LoadOptions) -> Result<ImageConfig, ImageError> {
+    let config = ImageConfig::parse(&source.config_bytes).map_err(|err| ImageError::Config {
+        digest: source.config_digest.clone(),
+        source: err,
+    })?;
+    check_platform(&config, options)?;
+    if !config.rootfs.diff_ids.is_empty() && config.rootfs.diff_ids.len() != source.layers.len() {
+        return Err(ImageError::LayerCount {
+            diff_ids: config.rootfs.diff_ids.len(),
+            layers: source.layers.len(),
+        });
+    }
+    Ok(config)
 }
 
 fn platform_of(config: &ImageConfig) -> String {
@@ -231,27 +247,13 @@ fn check_platform(config: &ImageConfig, options: &LoadOptions) -> Result<(), Ima
     })
 }
 
-/// Decides which file contents to read, from the programs the config runs.
-fn content_plan(config: &ImageConfig) -> ContentPlan {
-    let mut exec_names: Vec<String> = config
-        .argv()
-        .first()
-        .map(|program| fs::file_name(program).to_owned())
-        .into_iter()
-        .collect();
-    exec_names.retain(|name| !name.is_empty());
-    ContentPlan { exec_names }
-}
-
 fn walk_layers(
     source: &ImageSource,
-    plan: &ContentPlan,
     scanner: &Scanner,
     limits: crate::tar_guard::Limits,
 ) -> Result<Vec<layer::LayerWalk>, ImageError> {
     let image_bytes = std::sync::atomic::AtomicU64::new(0);
     let ctx = WalkContext {
-        plan,
         scanner,
         limits,
         image_bytes: &image_bytes,

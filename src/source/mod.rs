@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, InvalidDigest, VerifyingReader};
-pub use store::{BlobStore, TarIndex, normalize_member_name};
+pub use store::{BlobStore, MemoryStore, TarIndex, normalize_member_name};
 
 /// Largest manifest, index or `manifest.json` read whole.
 const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
@@ -224,7 +224,45 @@ pub struct ImageSource {
     pub warnings: Vec<String>,
 }
 
-/// Detects the format of `path` and reads its manifest and config.
+/// How an input path must be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// An OCI layout directory or an uncompressed tar: blobs are opened by name, in parallel.
+    RandomAccess,
+    /// A gzip- or zstd-compressed archive: read once, front to back, like stdin.
+    Stream,
+}
+
+/// Decides how to read `path` from its type and first bytes, rejecting what is not an image.
+pub fn detect(path: &Path) -> Result<InputKind, SourceError> {
+    let metadata = std::fs::metadata(path).map_err(|source| SourceError::io(path, source))?;
+    if metadata.is_dir() {
+        return Ok(InputKind::RandomAccess);
+    }
+    let head = read_head(path)?;
+    if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Ok(InputKind::Stream);
+    }
+    if looks_like_tar(&head) {
+        return Ok(InputKind::RandomAccess);
+    }
+    let reason = if head.is_empty() {
+        "the file is empty".to_owned()
+    } else if looks_like_dockerfile(&head) {
+        "it looks like a Dockerfile; build the image and pass `docker save IMAGE -o image.tar`"
+            .to_owned()
+    } else {
+        "expected a tar archive from docker save, podman save or skopeo (docker-archive or \
+         oci-archive, optionally gzip- or zstd-compressed), or an OCI layout directory"
+            .to_owned()
+    };
+    Err(SourceError::NotAnImage {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Opens a random-access input (see [`detect`]) and reads its manifest and config.
 pub fn open(path: &Path, options: &SourceOptions) -> Result<ImageSource, SourceError> {
     let metadata = std::fs::metadata(path).map_err(|source| SourceError::io(path, source))?;
     if metadata.is_dir() {
@@ -239,9 +277,18 @@ pub fn open(path: &Path, options: &SourceOptions) -> Result<ImageSource, SourceE
         }
         return oci::read(store, SourceFormat::OciLayout, options);
     }
+    if !looks_like_tar(&read_head(path)?) {
+        return Err(SourceError::NotAnImage {
+            path: path.to_owned(),
+            reason: "expected an uncompressed tar archive".into(),
+        });
+    }
+    from_store(BlobStore::Tar(TarIndex::build(path)?), options)
+}
 
-    check_looks_like_tar(path)?;
-    let store = BlobStore::Tar(TarIndex::build(path)?);
+/// Reads the manifest and config from an archive's files: Docker when it has
+/// `manifest.json`, OCI when it has only `index.json`.
+pub fn from_store(store: BlobStore, options: &SourceOptions) -> Result<ImageSource, SourceError> {
     if store.exists("manifest.json") {
         return docker::read(store, options);
     }
@@ -249,50 +296,34 @@ pub fn open(path: &Path, options: &SourceOptions) -> Result<ImageSource, SourceE
         return oci::read(store, SourceFormat::OciArchive, options);
     }
     Err(SourceError::NotAnImage {
-        path: path.to_owned(),
+        path: store.path().to_owned(),
         reason: describe_foreign_tar(&store),
     })
 }
 
-/// Rejects files that are not tar archives before the tar reader sees them, with a message
-/// that names what the file looks like.
-fn check_looks_like_tar(path: &Path) -> Result<(), SourceError> {
-    let mut head = [0u8; 512];
-    let mut file = std::fs::File::open(path).map_err(|source| SourceError::io(path, source))?;
-    let mut filled = 0;
-    while filled < head.len() {
-        let n = file
-            .read(&mut head[filled..])
-            .map_err(|source| SourceError::io(path, source))?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
+/// Reads the first 512 bytes (one tar header) of a file.
+fn read_head(path: &Path) -> Result<Vec<u8>, SourceError> {
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(512).read_to_end(&mut head))
+        .map_err(|source| SourceError::io(path, source))?;
+    Ok(head)
+}
+
+/// Returns whether a block is a tar header: the ustar magic, or an old (v7) header with a
+/// NUL-terminated name and an octal size field.
+pub fn looks_like_tar(head: &[u8]) -> bool {
+    if head.len() < 512 {
+        return false;
     }
-    let head = &head[..filled];
-    let reason = if head.is_empty() {
-        "the file is empty".to_owned()
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        "the archive is gzip-compressed; decompress it first (gunzip -k FILE)".to_owned()
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        "the archive is zstd-compressed; decompress it first (zstd -d FILE)".to_owned()
-    } else if filled == 512 && &head[257..262] == b"ustar" {
-        return Ok(());
-    } else if filled == 512 && head[156].is_ascii_digit() && head[..100].contains(&0) {
-        // Old-style (v7) tar without the ustar magic.
-        return Ok(());
-    } else if looks_like_dockerfile(head) {
-        "it looks like a Dockerfile; build the image and pass `docker save IMAGE -o image.tar`"
-            .to_owned()
-    } else {
-        "expected a tar archive from docker save, podman save or skopeo (docker-archive or \
-         oci-archive), or an OCI layout directory"
-            .to_owned()
-    };
-    Err(SourceError::NotAnImage {
-        path: path.to_owned(),
-        reason,
-    })
+    if &head[257..262] == b"ustar" {
+        return true;
+    }
+    head[..100].contains(&0)
+        && head[0] != 0
+        && head[124..135]
+            .iter()
+            .all(|b| (b'0'..=b'7').contains(b) || *b == b' ' || *b == 0)
 }
 
 fn looks_like_dockerfile(head: &[u8]) -> bool {
@@ -307,12 +338,13 @@ fn looks_like_dockerfile(head: &[u8]) -> bool {
 }
 
 fn describe_foreign_tar(store: &BlobStore) -> String {
-    let BlobStore::Tar(index) = store else {
-        return String::new();
+    let rootfs_like = match store {
+        BlobStore::Tar(index) => index
+            .names()
+            .any(|name| name == "etc/passwd" || name == "bin/sh" || name.starts_with("usr/bin/")),
+        BlobStore::Memory(memory) => memory.rootfs_like,
+        BlobStore::Dir(_) => false,
     };
-    let rootfs_like = index
-        .names()
-        .any(|name| name == "etc/passwd" || name == "bin/sh" || name.starts_with("usr/bin/"));
     if rootfs_like {
         "the tar archive holds a root filesystem (etc/, usr/), not an image: it has neither \
          manifest.json (docker save) nor index.json (OCI); pass the output of `docker save` or \

@@ -1,6 +1,7 @@
-//! Random access to the files of an image source: a directory on disk, or the members of a tar
-//! archive indexed once by their byte offsets so that each blob can be opened and streamed on
-//! its own (and from several threads at once) without unpacking the archive.
+//! Random access to the files of an image source: a directory on disk, the members of a tar
+//! archive indexed once by their byte offsets (so that each blob can be opened and streamed on
+//! its own, from several threads at once, without unpacking the archive), or the small files
+//! kept in memory while a compressed or piped archive streamed past.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +19,47 @@ const MAX_MEMBER_LINK_HOPS: usize = 8;
 pub enum BlobStore {
     Dir(PathBuf),
     Tar(TarIndex),
+    Memory(MemoryStore),
+}
+
+/// Files of a streamed archive: JSON files kept whole, the sizes of layer members (whose bytes
+/// were consumed while streaming), and member symlinks.
+#[derive(Default)]
+pub struct MemoryStore {
+    /// Name shown in messages: the archive path, or `-` for stdin.
+    pub label: PathBuf,
+    pub files: HashMap<String, Vec<u8>>,
+    pub sizes: HashMap<String, u64>,
+    pub links: HashMap<String, String>,
+    /// Whether the archive had root-filesystem members (`etc/passwd`, `usr/bin/…`), for the
+    /// message when it is not an image.
+    pub rootfs_like: bool,
+}
+
+impl MemoryStore {
+    /// Follows member symlinks to the name that holds data.
+    pub fn resolve(&self, name: &str) -> Option<String> {
+        let mut current = name.to_owned();
+        for _ in 0..=MAX_MEMBER_LINK_HOPS {
+            if self.files.contains_key(&current) || self.sizes.contains_key(&current) {
+                return Some(current);
+            }
+            current = self.links.get(&current)?.clone();
+        }
+        None
+    }
+
+    /// Records a member symlink, resolved relative to the member's directory.
+    pub fn add_link(&mut self, member: &str, target: &str, symbolic: bool) {
+        let resolved = if symbolic {
+            resolve_relative(member, target)
+        } else {
+            normalize_member_name(target)
+        };
+        if let Some(resolved) = resolved {
+            self.links.insert(member.to_owned(), resolved);
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -149,6 +191,7 @@ impl BlobStore {
         match self {
             BlobStore::Dir(path) => path,
             BlobStore::Tar(index) => &index.path,
+            BlobStore::Memory(memory) => &memory.label,
         }
     }
 
@@ -156,6 +199,7 @@ impl BlobStore {
         match self {
             BlobStore::Dir(dir) => dir.join(name).is_file(),
             BlobStore::Tar(index) => index.locate(name).is_some(),
+            BlobStore::Memory(memory) => memory.resolve(name).is_some(),
         }
     }
 
@@ -182,6 +226,16 @@ impl BlobStore {
                     file.take(size),
                 )))
             }
+            BlobStore::Memory(memory) => {
+                let missing = || SourceError::MissingFile {
+                    archive: memory.label.clone(),
+                    name: name.to_owned(),
+                };
+                let resolved = memory.resolve(name).ok_or_else(missing)?;
+                // Layer members were consumed while the archive streamed; only JSON is kept.
+                let bytes = memory.files.get(&resolved).ok_or_else(missing)?;
+                Ok(Box::new(io::Cursor::new(bytes.clone())))
+            }
         }
     }
 
@@ -190,6 +244,14 @@ impl BlobStore {
         match self {
             BlobStore::Dir(dir) => std::fs::metadata(dir.join(name)).ok().map(|m| m.len()),
             BlobStore::Tar(index) => index.locate(name).map(|(_, size)| size),
+            BlobStore::Memory(memory) => {
+                let resolved = memory.resolve(name)?;
+                memory
+                    .files
+                    .get(&resolved)
+                    .map(|bytes| bytes.len() as u64)
+                    .or_else(|| memory.sizes.get(&resolved).copied())
+            }
         }
     }
 
