@@ -28,13 +28,36 @@ pub(super) fn read(
     format: SourceFormat,
     options: &SourceOptions,
 ) -> Result<ImageSource, SourceError> {
-    let (index, _) = read_json::<ImageIndex>(&store, "index.json", MAX_MANIFEST_BYTES)?;
+    let index = read_index_json(&store)?;
     let mut candidates = Vec::new();
     collect_manifests(&store, &index, None, 0, &mut candidates)?;
+    let platforms = candidates.len();
     let chosen = select(&store, candidates, options)?;
     let mut source = read_manifest(store, format, &chosen.descriptor)?;
     source.reference = chosen.name;
+    if platforms > 1 && options.platform.is_none() {
+        source.warnings.push(format!(
+            "the image has {platforms} platforms; audited {} (the host's), pick another with --platform",
+            platform_label(&chosen.descriptor)
+        ));
+    }
     Ok(source)
+}
+
+/// Reads `index.json`, reading `"manifests": null` (written by some tools for an empty
+/// layout) as an empty list so the error says that no manifest is listed.
+fn read_index_json(store: &BlobStore) -> Result<ImageIndex, SourceError> {
+    let (mut value, _) = read_json::<serde_json::Value>(store, "index.json", MAX_MANIFEST_BYTES)?;
+    if let Some(manifests) = value.get_mut("manifests")
+        && manifests.is_null()
+    {
+        *manifests = serde_json::Value::Array(Vec::new());
+    }
+    serde_json::from_value(value).map_err(|source| SourceError::InvalidJson {
+        archive: store.path().to_owned(),
+        name: "index.json".into(),
+        source,
+    })
 }
 
 /// Reads one manifest by descriptor and its config. Shared with Docker 25+ archives.

@@ -94,6 +94,7 @@ pub struct ImageBuilder {
     pub compression: Compression,
     /// Replaces the generated history when set.
     pub history_override: Option<Value>,
+    pub architecture: String,
 }
 
 impl ImageBuilder {
@@ -104,7 +105,13 @@ impl ImageBuilder {
             empty_history: Vec::new(),
             compression: Compression::Gzip,
             history_override: None,
+            architecture: "amd64".into(),
         }
+    }
+
+    pub fn architecture(mut self, architecture: &str) -> Self {
+        self.architecture = architecture.into();
+        self
     }
 
     pub fn history(mut self, history: Value) -> Self {
@@ -151,7 +158,7 @@ impl ImageBuilder {
             .clone()
             .unwrap_or(Value::Array(history));
         serde_json::to_vec(&json!({
-            "architecture": "amd64",
+            "architecture": self.architecture,
             "os": "linux",
             "config": self.container_config,
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -163,6 +170,16 @@ impl ImageBuilder {
     /// Writes an OCI image layout directory under `root` and returns its path.
     pub fn write_oci(&self, root: &Path) -> PathBuf {
         let dir = root.join("image.oci");
+        let mut descriptor = self.add_to_layout(&dir);
+        descriptor["annotations"] =
+            json!({"org.opencontainers.image.ref.name": "synthetic:latest"});
+        write_index(&dir, vec![descriptor]);
+        dir
+    }
+
+    /// Writes this image's layers, config and manifest into the blobs of the OCI layout at
+    /// `dir` and returns the manifest's descriptor, for tests that compose their own index.
+    pub fn add_to_layout(&self, dir: &Path) -> Value {
         let blobs = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).unwrap();
         let tars = self.layer_tars();
@@ -194,18 +211,11 @@ impl ImageBuilder {
             "layers": layer_descriptors,
         }))
         .unwrap();
-        let index = json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": write_blob(&blobs, &manifest),
-                "size": manifest.len(),
-                "annotations": {"org.opencontainers.image.ref.name": "synthetic:latest"},
-            }],
-        });
-        std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        dir
+        json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": write_blob(&blobs, &manifest),
+            "size": manifest.len(),
+        })
     }
 
     /// Writes a classic `docker save` archive (`manifest.json`, `<id>/layer.tar`).
@@ -253,7 +263,15 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
+/// Writes `index.json` and `oci-layout` of an OCI layout listing `manifests`.
+pub fn write_index(dir: &Path, manifests: Vec<Value>) {
+    let index = json!({"schemaVersion": 2, "manifests": manifests});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// Writes a blob into `blobs` (the `blobs/sha256` directory) and returns its digest.
+pub fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
     let digest = sha256(bytes);
     std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
     digest
@@ -347,4 +365,63 @@ pub fn status<'a>(report: &'a Value, check: &str) -> &'a str {
         .find(|c| c["id"] == check)
         .and_then(|c| c["status"].as_str())
         .unwrap()
+}
+
+/// Packs a directory into a tar file the way `tar -cf out.tar -C dir .` does: member names
+/// start with `./`, directories come before their contents.
+pub fn tar_directory(dir: &Path, out: &Path) {
+    let mut builder = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut paths: Vec<PathBuf> = walk(dir);
+    paths.sort();
+    for path in paths {
+        let relative = path.strip_prefix(dir).unwrap();
+        let name = format!("./{}", relative.display());
+        if path.is_dir() {
+            builder.append_dir(&name, &path).unwrap();
+        } else {
+            let mut file = std::fs::File::open(&path).unwrap();
+            builder.append_file(&name, &mut file).unwrap();
+        }
+    }
+    builder.finish().unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.clone());
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+    }
+    out
+}
+
+/// Compresses a file with gzip into `out`.
+pub fn gzip_file(input: &Path, out: &Path) {
+    let bytes = std::fs::read(input).unwrap();
+    std::fs::write(out, gzip(&bytes)).unwrap();
+}
+
+/// Compresses a file with zstd into `out`.
+pub fn zstd_file(input: &Path, out: &Path) {
+    let bytes = std::fs::read(input).unwrap();
+    std::fs::write(out, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
+}
+
+/// Runs imgaudit with extra arguments and returns (exit code, stdout, stderr).
+pub fn run_imgaudit(args: &[&str], path: &Path) -> (i32, String, String) {
+    let output = assert_cmd::Command::cargo_bin("imgaudit")
+        .unwrap()
+        .args(["--format", "json", "--now", "2026-12-04"])
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
