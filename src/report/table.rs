@@ -14,6 +14,21 @@ const DEFAULT_WIDTH: u16 = 140;
 /// Line width of the fix advice below the table.
 const FIX_WIDTH: usize = 96;
 
+/// Replaces control characters (from hostile file names or config values) with visible
+/// escapes, so that the table cannot move the cursor or recolour the terminal.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() && c != '\n' {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     write_identity(&mut out, report);
@@ -31,7 +46,7 @@ pub fn render(report: &Report) -> String {
     }
     write_checks(&mut out, report);
     for warning in &report.warnings {
-        let _ = writeln!(out, "warning: {warning}");
+        let _ = writeln!(out, "warning: {}", sanitize(warning));
     }
     write_summary(&mut out, report);
     out
@@ -88,7 +103,7 @@ fn write_identity(out: &mut String, report: &Report) {
         ),
     ];
     for (label, value) in rows {
-        let _ = writeln!(out, "{label:<9} {value}");
+        let _ = writeln!(out, "{label:<9} {}", sanitize(&value));
     }
 }
 
@@ -105,8 +120,8 @@ fn findings_table(report: &Report) -> Table {
         table.add_row(vec![
             finding.severity.as_str().to_uppercase(),
             finding.check_id.to_owned(),
-            describe(finding),
-            location(finding),
+            sanitize(&describe(finding)),
+            sanitize(&location(finding)),
         ]);
     }
     table
@@ -232,6 +247,12 @@ fn write_summary(out: &mut String, report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::wrap;
+
+    #[test]
+    fn sanitize_escapes_control_characters() {
+        assert_eq!(super::sanitize("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(super::sanitize("line\nnext"), "line\nnext");
+    }
 
     #[test]
     fn wrap_breaks_at_spaces() {

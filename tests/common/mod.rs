@@ -75,13 +75,66 @@ pub enum Compression {
 pub struct Layer {
     pub entries: Vec<Entry>,
     pub created_by: String,
+    /// Uncompressed layer tar used as is instead of `entries`, for hostile tars that the tar
+    /// crate's builder refuses to write.
+    pub raw: Option<Vec<u8>>,
+    /// Stored blob bytes used as is in OCI layouts (the diff_id still comes from the tar),
+    /// for blobs with trailing garbage or unusual compression settings.
+    pub stored: Option<Vec<u8>>,
 }
 
 pub fn layer(created_by: &str, entries: Vec<Entry>) -> Layer {
     Layer {
         entries,
         created_by: created_by.into(),
+        raw: None,
+        stored: None,
     }
+}
+
+pub fn raw_layer(created_by: &str, tar: Vec<u8>) -> Layer {
+    Layer {
+        entries: Vec::new(),
+        created_by: created_by.into(),
+        raw: Some(tar),
+        stored: None,
+    }
+}
+
+/// Builds one raw tar header block (ustar) with any name bytes, entry type and size, and a
+/// correct checksum, followed by `data` padded to the block size.
+pub fn raw_entry(name: &[u8], kind: u8, size: u64, link: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut block = vec![0u8; 512];
+    let name_len = name.len().min(100);
+    block[..name_len].copy_from_slice(&name[..name_len]);
+    block[100..108].copy_from_slice(b"0000644\0");
+    block[108..116].copy_from_slice(b"0000000\0");
+    block[116..124].copy_from_slice(b"0000000\0");
+    if size < 0o77777777777 {
+        block[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    } else {
+        block[124] = 0x80;
+        block[128..136].copy_from_slice(&size.to_be_bytes());
+    }
+    block[136..148].copy_from_slice(b"00000000000\0");
+    block[156] = kind;
+    let link_len = link.len().min(100);
+    block[157..157 + link_len].copy_from_slice(&link[..link_len]);
+    block[257..263].copy_from_slice(b"ustar\0");
+    block[263..265].copy_from_slice(b"00");
+    block[148..156].copy_from_slice(b"        ");
+    let sum: u32 = block.iter().map(|b| u32::from(*b)).sum();
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = block;
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+/// Ends a raw tar with two zero blocks.
+pub fn raw_end(mut tar: Vec<u8>) -> Vec<u8> {
+    tar.extend(vec![0u8; 1024]);
+    tar
 }
 
 /// A synthetic image: config fields and layers.
@@ -140,7 +193,10 @@ impl ImageBuilder {
     }
 
     fn layer_tars(&self) -> Vec<Vec<u8>> {
-        self.layers.iter().map(|l| tar_bytes(&l.entries)).collect()
+        self.layers
+            .iter()
+            .map(|l| l.raw.clone().unwrap_or_else(|| tar_bytes(&l.entries)))
+            .collect()
     }
 
     fn config_json(&self, tars: &[Vec<u8>]) -> Vec<u8> {
@@ -185,8 +241,12 @@ impl ImageBuilder {
         let tars = self.layer_tars();
         let config = self.config_json(&tars);
         let mut layer_descriptors = Vec::new();
-        for tar in &tars {
+        for (tar, layer) in tars.iter().zip(&self.layers) {
             let (stored, media_type) = match self.compression {
+                _ if layer.stored.is_some() => (
+                    layer.stored.clone().unwrap(),
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                ),
                 Compression::None => (tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
                 Compression::Gzip => (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip"),
                 Compression::Zstd => (
@@ -277,7 +337,7 @@ pub fn write_blob(blobs: &Path, bytes: &[u8]) -> String {
     digest
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
