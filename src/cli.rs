@@ -2,7 +2,7 @@
 //! writes the report and maps the outcome to an exit code. It is the only module that reads argv,
 //! terminals and exit codes.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -100,10 +100,27 @@ pub fn main() -> ExitCode {
         Ok(report) if report.gate.passed => ExitCode::from(EXIT_OK),
         Ok(_) => ExitCode::from(EXIT_GATE_FAILED),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// Joins an error and its causes with `: `, skipping a cause whose text the message already
+/// contains (library errors often repeat their source in their own message).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn init_logging(verbose: u8) {
@@ -118,6 +135,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

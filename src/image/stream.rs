@@ -56,6 +56,14 @@ pub fn load_stream(
         LayerError::Read(source) => stream_error(source),
         LayerError::Source(source) => ImageError::Source(source),
     })?;
+    let mut outer = outer;
+    let mut head = Vec::with_capacity(512);
+    (&mut outer)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(stream_error)?;
+    check_tar_head(&head, label)?;
+    let outer = io::Cursor::new(head).chain(outer);
     // The whole archive may be as large as all its layers together.
     let outer_limits = Limits {
         max_layer_bytes: options.limits.max_image_bytes,
@@ -98,6 +106,11 @@ pub fn load_stream(
         }
     }
 
+    // Read to the end of the stream so that a compressed archive's trailer (gzip CRC and
+    // length, zstd checksum) is checked even though the tar reader stopped at its end marker.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(stream_error)?;
+
     let source = source::from_store(BlobStore::Memory(memory), source_options)?;
     let config = parse_config(&source, options)?;
     let BlobStore::Memory(memory) = &source.store else {
@@ -131,6 +144,25 @@ pub fn load_stream(
         walks.push(walk.clone());
     }
     Ok(Image::assemble(source, config, walks))
+}
+
+/// Rejects a stream whose first block is not a tar header, with a message that says what it
+/// looks like instead.
+fn check_tar_head(head: &[u8], label: &Path) -> Result<(), ImageError> {
+    if source::looks_like_tar(head) {
+        return Ok(());
+    }
+    let reason = if head.is_empty() {
+        "the input is empty".to_owned()
+    } else if source::looks_like_dockerfile(head) {
+        "expected a tar archive, but it looks like a Dockerfile; build the image and pass the output of `docker save IMAGE`".to_owned()
+    } else {
+        "expected a tar archive (docker save, podman save or an OCI archive), optionally gzip- or zstd-compressed".to_owned()
+    };
+    Err(ImageError::Source(SourceError::NotAnImage {
+        path: label.to_owned(),
+        reason,
+    }))
 }
 
 /// Keeps a JSON member, or walks any other member as a layer.

@@ -85,12 +85,10 @@ fn select_entry(
             });
             match by_name.or(by_position) {
                 Some(i) => Ok(entries.remove(i)),
-                None => Err(SourceError::SeveralImages {
+                None => Err(SourceError::ImageNotFound {
                     archive: store.path().to_owned(),
-                    available: format!(
-                        "no image named {wanted:?}; available: {}",
-                        describe(&entries)
-                    ),
+                    wanted: wanted.to_owned(),
+                    available: describe(&entries),
                 }),
             }
         }

@@ -59,8 +59,14 @@ pub enum SourceError {
         digest: Digest,
         source: io::Error,
     },
-    #[error("{archive} holds several images; pick one with --image: {available}")]
+    #[error("{archive} contains several images; pick one with --image: {available}")]
     SeveralImages { archive: PathBuf, available: String },
+    #[error("{archive} has no image named {wanted:?}; available: {available}")]
+    ImageNotFound {
+        archive: PathBuf,
+        wanted: String,
+        available: String,
+    },
     #[error("no image for platform {requested} in {archive}; available: {available}")]
     PlatformNotFound {
         archive: PathBuf,
@@ -249,7 +255,8 @@ pub fn detect(path: &Path) -> Result<InputKind, SourceError> {
     let reason = if head.is_empty() {
         "the file is empty".to_owned()
     } else if looks_like_dockerfile(&head) {
-        "it looks like a Dockerfile; build the image and pass `docker save IMAGE -o image.tar`"
+        "expected a tar archive, but it looks like a Dockerfile; build the image and pass \
+         `docker save IMAGE -o image.tar`"
             .to_owned()
     } else {
         "expected a tar archive from docker save, podman save or skopeo (docker-archive or \
@@ -326,7 +333,8 @@ pub fn looks_like_tar(head: &[u8]) -> bool {
             .all(|b| (b'0'..=b'7').contains(b) || *b == b' ' || *b == 0)
 }
 
-fn looks_like_dockerfile(head: &[u8]) -> bool {
+/// Returns whether text starts like a Dockerfile (`FROM` or `ARG` as the first instruction).
+pub fn looks_like_dockerfile(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
     text.lines()
         .map(str::trim)

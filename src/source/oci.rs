@@ -281,12 +281,15 @@ fn filter_by_name(
                 .filter(|c| c.name.as_deref().is_some_and(|n| name_matches(n, wanted)))
                 .collect();
             if kept.is_empty() {
-                return Err(SourceError::SeveralImages {
+                let available = if names.is_empty() {
+                    "(no named images)".to_owned()
+                } else {
+                    names.join(", ")
+                };
+                return Err(SourceError::ImageNotFound {
                     archive: store.path().to_owned(),
-                    available: format!(
-                        "no image named {wanted:?}; available: {}",
-                        names.join(", ")
-                    ),
+                    wanted: wanted.to_owned(),
+                    available,
                 });
             }
             Ok(kept)
