@@ -3,7 +3,7 @@
 //! terminals and exit codes.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -15,6 +15,7 @@ use crate::image::{Image, LoadOptions, stream};
 use crate::report::{Format, ImageSummary, Report, ReportContext};
 use crate::score::Gate;
 use crate::severity::Severity;
+use crate::source::registry::{CredentialSources, RegistryOptions};
 use crate::source::{self, InputKind, PlatformSpec, SourceOptions};
 use crate::tar_guard::Limits;
 
@@ -31,7 +32,8 @@ pub const EXIT_ERROR: u8 = 2;
 #[command(name = "imgaudit", version, about, after_help = EXIT_CODES_HELP)]
 pub struct Args {
     /// Image to audit: a `docker save` or `podman save` archive (optionally gzip- or
-    /// zstd-compressed), an OCI archive, an OCI layout directory, or `-` for an archive on stdin.
+    /// zstd-compressed), an OCI archive, an OCI layout directory, `-` for an archive on stdin,
+    /// or a registry reference such as registry.example.com/team/app:1.2.
     pub image: PathBuf,
 
     /// Output format.
@@ -62,6 +64,33 @@ pub struct Args {
     #[arg(long = "image", value_name = "NAME")]
     pub image_name: Option<String>,
 
+    /// Treat IMAGE as a file or as a registry reference; by default an existing path is a
+    /// file and anything else is a reference (a `docker://` prefix also forces a reference).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub input: Option<InputChoice>,
+
+    /// Registry host (`host` or `host:port`) that may be reached over plain HTTP; repeatable.
+    /// Loopback registries are always allowed.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+
+    /// PEM file of CA certificates to trust for registries, in addition to the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Refuse registry images whose layers add up to more than SIZE stored bytes, before
+    /// downloading them (bytes or with a KiB/MiB/GiB/TiB suffix).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_image_size: Option<u64>,
+
+    /// Timeout of one registry request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub registry_timeout: u64,
+
+    /// Retries after a failed registry request or an interrupted download.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
     /// Maximum uncompressed size of one layer, in bytes or with a KiB/MiB/GiB/TiB suffix.
     #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
     pub max_layer_bytes: u64,
@@ -77,6 +106,13 @@ pub struct Args {
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// How to read the IMAGE argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputChoice {
+    File,
+    Registry,
 }
 
 const EXIT_CODES_HELP: &str = "Exit codes:\n  0  audit ran and the gate passed\n  1  audit ran and the gate failed (--fail-on, --min-score)\n  2  usage or input error: no audit result";
@@ -159,7 +195,7 @@ pub fn run(args: &Args) -> Result<Report> {
             max_layer_entries: args.max_layer_entries,
         },
     };
-    let image = load_image(path, &options, &load_options)
+    let image = load_image(args, &options, &load_options)
         .with_context(|| format!("cannot audit {}", path.display()))?;
     if image.layers.is_empty() {
         tracing::warn!("the image has no layers; only its config can be audited");
@@ -216,11 +252,33 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
-/// Loads the image from a path, a compressed archive or stdin (`-`).
-fn load_image(path: &Path, options: &SourceOptions, load_options: &LoadOptions) -> Result<Image> {
+/// Loads the image from a path, a compressed archive, stdin (`-`) or a registry.
+fn load_image(args: &Args, options: &SourceOptions, load_options: &LoadOptions) -> Result<Image> {
+    let path = args.image.as_path();
     if path.as_os_str() == "-" {
         let stdin: Box<dyn std::io::Read + Send> = Box::new(std::io::stdin());
         return Ok(stream::load_stream(stdin, path, options, load_options)?);
+    }
+    let text = path.to_string_lossy();
+    let registry = match args.input {
+        Some(InputChoice::Registry) => true,
+        Some(InputChoice::File) => false,
+        None => {
+            text.starts_with("docker://")
+                || (!path.exists() && source::registry::looks_like_reference(&text))
+        }
+    };
+    if registry {
+        let registry_options = RegistryOptions {
+            insecure_registries: args.insecure_registry.clone(),
+            ca_file: args.ca_file.clone(),
+            timeout: std::time::Duration::from_secs(args.registry_timeout),
+            retries: args.retries,
+            max_image_size: args.max_image_size,
+            credentials: CredentialSources::from_env(),
+        };
+        let source = source::registry::open(&text, options, &registry_options)?;
+        return Ok(Image::load(source, load_options)?);
     }
     match source::detect(path)? {
         InputKind::RandomAccess => {

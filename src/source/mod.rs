@@ -7,6 +7,7 @@
 
 mod docker;
 mod oci;
+pub mod registry;
 mod store;
 
 use std::io::{self, Read};
@@ -61,6 +62,10 @@ pub enum SourceError {
     },
     #[error("{archive} contains several images; pick one with --image: {available}")]
     SeveralImages { archive: PathBuf, available: String },
+    #[error("invalid image reference {reference:?}: {message}")]
+    InvalidReference { reference: String, message: String },
+    #[error("cannot pull {reference}: {message}")]
+    Registry { reference: String, message: String },
     #[error("{archive} has no image named {wanted:?}; available: {available}")]
     ImageNotFound {
         archive: PathBuf,
@@ -106,6 +111,8 @@ pub enum SourceFormat {
     OciArchive,
     /// An OCI image layout directory.
     OciLayout,
+    /// Pulled from an OCI registry.
+    Registry,
 }
 
 impl SourceFormat {
@@ -115,6 +122,7 @@ impl SourceFormat {
             SourceFormat::DockerOciArchive => "docker-archive (OCI layout, Docker 25+)",
             SourceFormat::OciArchive => "oci-archive",
             SourceFormat::OciLayout => "oci-layout directory",
+            SourceFormat::Registry => "registry",
         }
     }
 }
@@ -351,7 +359,7 @@ fn describe_foreign_tar(store: &BlobStore) -> String {
             .names()
             .any(|name| name == "etc/passwd" || name == "bin/sh" || name.starts_with("usr/bin/")),
         BlobStore::Memory(memory) => memory.rootfs_like,
-        BlobStore::Dir(_) => false,
+        BlobStore::Dir(_) | BlobStore::Registry(_) => false,
     };
     if rootfs_like {
         "the tar archive holds a root filesystem (etc/, usr/), not an image: it has neither \
@@ -367,7 +375,7 @@ fn describe_foreign_tar(store: &BlobStore) -> String {
 impl ImageSource {
     /// Opens a layer's stored bytes for streaming. Verification is the caller's job because
     /// which bytes the digest covers depends on [`LayerBlob::verify`].
-    pub fn open_layer(&self, layer: &LayerBlob) -> Result<Box<dyn Read + Send>, SourceError> {
+    pub fn open_layer(&self, layer: &LayerBlob) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         if !self.store.exists(&layer.location) {
             return Err(SourceError::MissingBlob {
                 archive: self.store.path().to_owned(),
@@ -408,7 +416,16 @@ fn read_verified_blob(
             digest: digest.clone(),
         });
     }
-    let bytes = store.read_small(&name, limit)?;
+    let bytes = match store {
+        BlobStore::Registry(registry) => {
+            let bytes = registry.read_document(&name, what != "config")?;
+            if bytes.len() as u64 > limit {
+                return Err(SourceError::TooLarge { name, limit });
+            }
+            bytes
+        }
+        _ => store.read_small(&name, limit)?,
+    };
     verify_bytes(store, what, digest, size, &bytes)?;
     Ok(bytes)
 }

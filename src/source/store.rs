@@ -20,6 +20,7 @@ pub enum BlobStore {
     Dir(PathBuf),
     Tar(TarIndex),
     Memory(MemoryStore),
+    Registry(Box<super::registry::RegistryStore>),
 }
 
 /// Files of a streamed archive: JSON files kept whole, the sizes of layer members (whose bytes
@@ -192,6 +193,7 @@ impl BlobStore {
             BlobStore::Dir(path) => path,
             BlobStore::Tar(index) => &index.path,
             BlobStore::Memory(memory) => &memory.label,
+            BlobStore::Registry(registry) => &registry.label,
         }
     }
 
@@ -200,11 +202,13 @@ impl BlobStore {
             BlobStore::Dir(dir) => dir.join(name).is_file(),
             BlobStore::Tar(index) => index.locate(name).is_some(),
             BlobStore::Memory(memory) => memory.resolve(name).is_some(),
+            // Existence is learnt from the request; a missing blob is a 404 error then.
+            BlobStore::Registry(_) => true,
         }
     }
 
     /// Opens one file of the source for streaming. `name` is a normalised relative name.
-    pub fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, SourceError> {
+    pub fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         match self {
             BlobStore::Dir(dir) => {
                 let path = dir.join(name);
@@ -236,6 +240,7 @@ impl BlobStore {
                 let bytes = memory.files.get(&resolved).ok_or_else(missing)?;
                 Ok(Box::new(io::Cursor::new(bytes.clone())))
             }
+            BlobStore::Registry(registry) => registry.open_blob(name),
         }
     }
 
@@ -252,11 +257,24 @@ impl BlobStore {
                     .map(|bytes| bytes.len() as u64)
                     .or_else(|| memory.sizes.get(&resolved).copied())
             }
+            BlobStore::Registry(_) => None,
         }
     }
 
     /// Reads a small file (manifest, index, config) whole, refusing files above `limit` bytes.
     pub fn read_small(&self, name: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+        if let BlobStore::Registry(registry) = self {
+            // Only `index.json` and manifests pass through here; configs go through
+            // `read_blob_document`.
+            let bytes = registry.read_document(name, true)?;
+            if bytes.len() as u64 > limit {
+                return Err(SourceError::TooLarge {
+                    name: name.to_owned(),
+                    limit,
+                });
+            }
+            return Ok(bytes);
+        }
         if !self.exists(name) {
             return Err(SourceError::MissingFile {
                 archive: self.path().to_owned(),
