@@ -994,3 +994,57 @@ fn logs_have_no_color_codes_when_piped() {
     assert!(!run.stderr.is_empty(), "-v logged nothing");
     assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
 }
+
+// SARIF output
+
+#[test]
+fn sarif_lists_every_finding_as_result() {
+    let json = run(json_args(testdata(), &[])).json();
+    let sarif_run = run([
+        OsStr::new("--format"),
+        OsStr::new("sarif"),
+        OsStr::new("--now"),
+        OsStr::new(NOW),
+        testdata().as_os_str(),
+    ]);
+    assert_eq!(sarif_run.code, Some(0), "{}", sarif_run.stderr);
+    let sarif: Value = serde_json::from_str(&sarif_run.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), json["findings"].as_array().unwrap().len());
+    let rule_ids: Vec<&str> = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    for result in results {
+        let rule = result["ruleId"].as_str().unwrap();
+        assert!(rule_ids.contains(&rule), "unknown rule {rule}");
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rule_ids[index], rule);
+        assert!(["error", "warning", "note"].contains(&result["level"].as_str().unwrap()));
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(!uri.starts_with('/'), "absolute URI {uri}");
+        assert_eq!(
+            result["partialFingerprints"]["imgaudit/v1"]
+                .as_str()
+                .unwrap()
+                .len(),
+            32
+        );
+    }
+    let secret_result = results
+        .iter()
+        .find(|r| r["ruleId"] == "secret-in-file")
+        .expect("a secret-in-file result");
+    assert!(
+        secret_result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:")
+    );
+    assert_eq!(sarif["runs"][0]["properties"]["score"], json["score"]);
+}

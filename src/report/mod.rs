@@ -2,6 +2,7 @@
 //! per output format that only formats it. Findings are sorted so output is deterministic.
 
 mod json;
+mod sarif;
 mod table;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Format {
     Table,
     Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -135,6 +138,7 @@ impl Report {
         match format {
             Format::Table => table::render(self),
             Format::Json => json::render(self),
+            Format::Sarif => sarif::render(self),
         }
     }
 }
