@@ -258,7 +258,8 @@ fn walk_layers(
         limits,
         image_bytes: &image_bytes,
     };
-    source
+    let progress = Progress::new(source);
+    let walks = source
         .layers
         .par_iter()
         .enumerate()
@@ -276,7 +277,50 @@ fn walk_layers(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "layer walked"
             );
+            progress.layer_done(&image_bytes);
             Ok(walk)
         })
-        .collect()
+        .collect();
+    progress.finish();
+    walks
+}
+
+/// A one-line progress counter on stderr for registry pulls, shown only when stderr is a
+/// terminal, so that logs and CI output stay clean.
+struct Progress {
+    enabled: bool,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    fn new(source: &ImageSource) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            enabled: source.format == crate::source::SourceFormat::Registry
+                && std::io::stderr().is_terminal()
+                && !source.layers.is_empty(),
+            total: source.layers.len(),
+            done: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn layer_done(&self, image_bytes: &std::sync::atomic::AtomicU64) {
+        use std::sync::atomic::Ordering;
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.enabled {
+            let bytes = image_bytes.load(Ordering::Relaxed);
+            eprint!(
+                "\rpulled and scanned {done}/{} layers ({} MiB uncompressed)",
+                self.total,
+                bytes / (1024 * 1024)
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
 }
