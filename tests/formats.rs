@@ -365,3 +365,57 @@ fn docker25_with_empty_oci_layers_uses_manifest_json() {
     );
     assert!(report["image"]["reference"].is_null());
 }
+
+/// Path of an archive that `tests/podman-save.sh` wrote with podman.
+fn podman_archive(name: &str) -> std::path::PathBuf {
+    let root = std::env::var_os("IMGAUDIT_TEST_IMAGES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-images"));
+    let path = root.join("podman").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `bash tests/podman-save.sh` (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn podman_save_archives_match_testdata() {
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/busybox-app.docker.tar");
+    let expected = audit_json(&testdata);
+    let strip = |report: &serde_json::Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {} {}",
+                    f["check_id"],
+                    f["severity"],
+                    f["location"]["path"],
+                    f["location"]["layer"]["index"],
+                    f["evidence"]["fingerprint"]
+                )
+            })
+            .collect()
+    };
+    for (name, format) in [
+        ("busybox-app.docker.tar", "docker-archive"),
+        ("busybox-app.oci.tar", "oci-archive"),
+    ] {
+        let report = audit_json(&podman_archive(name));
+        assert_eq!(report["image"]["format"], format, "{name}");
+        assert_eq!(strip(&report), strip(&expected), "{name}");
+        assert!(!strip(&report).is_empty());
+    }
+    // podman's docker-archive stores `<id>/layer.tar` as symlinks to top-level tars.
+    let mut archive =
+        tar::Archive::new(std::fs::File::open(podman_archive("busybox-app.docker.tar")).unwrap());
+    let has_symlink = archive
+        .entries()
+        .unwrap()
+        .any(|e| e.unwrap().header().entry_type() == tar::EntryType::Symlink);
+    assert!(has_symlink, "podman archive without layer symlinks");
+}

@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "==> building real test images (cached after the first run)" >&2
 bash tests/images/build.sh
+bash tests/podman-save.sh
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --check
