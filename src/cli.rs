@@ -5,15 +5,18 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use jiff::civil::Date;
 
 use crate::checks::{self, CheckContext};
+use crate::config_file;
 use crate::image::{Image, LoadOptions, stream};
 use crate::report::{Format, ImageSummary, Report, ReportContext};
 use crate::score::Gate;
+use crate::secrets::Scanner;
 use crate::severity::Severity;
 use crate::source::registry::{CredentialSources, RegistryOptions};
 use crate::source::{self, InputKind, PlatformSpec, SourceOptions};
@@ -103,6 +106,21 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     pub max_layer_entries: u64,
 
+    /// Configuration file with secret rules, allowlists and skip rules (TOML, see
+    /// docs/configuration.md); defaults to .imgaudit.toml in the working directory if present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// gitleaks TOML file whose rules and allowlists run next to the built-in secret rules;
+    /// replaces `secrets.gitleaks_config` of the configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub gitleaks_config: Option<PathBuf>,
+
+    /// After a table report, explain the secret scan: rules, files each skip rule left
+    /// unread, findings each allowlist suppressed, truncations. JSON always has it as `scan`.
+    #[arg(long)]
+    pub explain: bool,
+
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -187,6 +205,7 @@ pub fn run(args: &Args) -> Result<Report> {
         image: args.image_name.clone(),
     };
 
+    let scanner = Arc::new(secret_scanner(args)?);
     let load_options = LoadOptions {
         requested_platform: args.platform.clone(),
         limits: Limits {
@@ -194,6 +213,7 @@ pub fn run(args: &Args) -> Result<Report> {
             max_image_bytes: args.max_image_bytes,
             max_layer_entries: args.max_layer_entries,
         },
+        scanner: Arc::clone(&scanner),
     };
     let image = load_image(args, &options, &load_options)
         .with_context(|| format!("cannot audit {}", path.display()))?;
@@ -201,10 +221,14 @@ pub fn run(args: &Args) -> Result<Report> {
         tracing::warn!("the image has no layers; only its config can be audited");
     }
 
-    let ctx = CheckContext::new(&image, today);
-    let outcomes = checks::run_all(&ctx);
+    scanner.log_skips();
 
-    let report = Report::build(
+    let ctx = CheckContext::new(&image, today).with_secrets(Arc::clone(&scanner));
+    let outcomes = checks::run_all(&ctx);
+    let mut warnings = image.warnings.clone();
+    warnings.extend(scanner.warnings().iter().cloned());
+
+    let mut report = Report::build(
         ReportContext {
             image: ImageSummary {
                 identity: image.identity.clone(),
@@ -215,18 +239,41 @@ pub fn run(args: &Args) -> Result<Report> {
                 fail_on: args.fail_on,
                 min_score: args.min_score,
             },
-            warnings: image.warnings.clone(),
+            warnings,
         },
         outcomes,
     );
+    report.scan = Some(scanner.summary());
 
-    write_report(args, &report.render(args.format))?;
+    let mut text = report.render(args.format);
+    if args.explain && args.format == Format::Table {
+        text.push_str(&report.render_scan());
+    }
+    write_report(args, &text)?;
     Ok(report)
+}
+
+/// Builds the secret scanner from the configuration file and `--gitleaks-config`.
+fn secret_scanner(args: &Args) -> Result<Scanner> {
+    let cwd = std::env::current_dir().context("failed to read the working directory")?;
+    let (config, path) = config_file::load(
+        args.config.as_deref(),
+        &cwd,
+        args.gitleaks_config.as_deref(),
+    )?;
+    let label = match &path {
+        Some(path) => {
+            tracing::info!(path = %path.display(), "read config file");
+            path.display().to_string()
+        }
+        None => "the secret configuration".to_owned(),
+    };
+    Scanner::with_config(&config).with_context(|| format!("invalid rules or allowlists in {label}"))
 }
 
 /// Parses `1048576`, `512KiB`, `64MiB`, `16GiB` or `1TiB` (also `K`, `M`, `G`, `T`, `KB`…,
 /// all binary multiples) into bytes.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())

@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod config_file;
 pub mod digest;
 #[doc(hidden)]
 pub mod fuzzing;

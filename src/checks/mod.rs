@@ -10,10 +10,13 @@ mod secret_in_config;
 mod secret_in_file;
 mod shell_present;
 
+use std::sync::Arc;
+
 use jiff::civil::Date;
 
 use crate::image::Image;
 use crate::image::os::{Accounts, OsRelease};
+use crate::secrets::Scanner;
 use crate::severity::Severity;
 
 /// Where a finding was seen.
@@ -46,6 +49,9 @@ pub struct Evidence {
     pub rule: String,
     pub masked: String,
     pub fingerprint: String,
+    /// The line around the secret with the secret masked (file findings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -87,6 +93,8 @@ pub struct CheckContext<'a> {
     pub today: Date,
     pub os_release: Option<OsRelease>,
     pub accounts: Option<Accounts>,
+    /// Secret scanner with the user's rules and allowlists, for the config check.
+    pub secrets: Arc<Scanner>,
 }
 
 impl<'a> CheckContext<'a> {
@@ -96,7 +104,14 @@ impl<'a> CheckContext<'a> {
             today,
             os_release: crate::image::os::os_release(image),
             accounts: crate::image::os::accounts(image),
+            secrets: Scanner::shared_default(),
         }
+    }
+
+    /// Uses `scanner` (the one that scanned the layers) for the config check.
+    pub fn with_secrets(mut self, scanner: Arc<Scanner>) -> CheckContext<'a> {
+        self.secrets = scanner;
+        self
     }
 
     /// Names a layer for a finding's location.

@@ -6,8 +6,7 @@ use std::collections::HashSet;
 
 use super::history::assignments;
 use super::{Check, CheckContext, Evidence, Finding, Location, Outcome};
-use crate::secrets::{Scanner, fingerprint, mask, names};
-use crate::severity::Severity;
+use crate::secrets::{NAMED_VARIABLE_RULE_ID, Scanner};
 
 pub const CHECK: Check = Check {
     id: "secret-in-config",
@@ -16,9 +15,6 @@ pub const CHECK: Check = Check {
     fix: "Remove the credential from ENV, ARG and LABEL; inject it at run time from a secrets manager (e.g. `op run -- node server.js`), and use BuildKit secrets (`RUN --mount=type=secret,id=npmrc`) for build-time tokens. Rotate the exposed credential.",
     run,
 };
-
-/// Rule id for a value held by a variable whose name marks a credential.
-const NAMED_VARIABLE_RULE: &str = "secret-named-variable";
 
 /// A value seen in the config, with where it was seen.
 struct Candidate {
@@ -29,11 +25,11 @@ struct Candidate {
 }
 
 fn run(ctx: &CheckContext<'_>) -> Outcome {
-    let scanner = Scanner::new();
+    let scanner = &ctx.secrets;
     let mut findings = Vec::new();
     let mut seen = HashSet::new();
     for candidate in candidates(ctx) {
-        for finding in judge(ctx, &scanner, &candidate) {
+        for finding in judge(ctx, scanner, &candidate) {
             // One finding per secret value: the first place it appears wins.
             let key = finding.evidence.as_ref().map(|e| e.fingerprint.clone());
             if seen.insert(key) {
@@ -105,38 +101,32 @@ fn judge(ctx: &CheckContext<'_>, scanner: &Scanner, candidate: &Candidate) -> Ve
     } else {
         format!("{} {} holds", candidate.field, candidate.name)
     };
-    let mut findings: Vec<Finding> = scanner
-        .scan_text(&candidate.value)
+    let mut found = scanner.scan_config_text(&candidate.field, &candidate.value);
+    if found.is_empty() && !candidate.name.is_empty() {
+        found.extend(scanner.judge_named_value(
+            &candidate.field,
+            &candidate.name,
+            &candidate.value,
+        ));
+    }
+    found
         .into_iter()
         .map(|found| Finding {
             check_id: CHECK.id,
             severity: found.severity,
-            message: format!("{subject} a credential ({})", found.title),
+            message: if found.rule_id == NAMED_VARIABLE_RULE_ID {
+                format!("{subject} a value under a credential name")
+            } else {
+                format!("{subject} a credential ({})", found.title)
+            },
             location: location.clone(),
             evidence: Some(Evidence {
-                rule: found.rule_id.to_owned(),
+                rule: found.rule_id,
                 masked: found.masked,
                 fingerprint: found.fingerprint,
+                excerpt: None,
             }),
             fix: CHECK.fix.to_owned(),
         })
-        .collect();
-    let named = !candidate.name.is_empty()
-        && names::is_secret_name(&candidate.name)
-        && !names::is_placeholder(&candidate.value);
-    if findings.is_empty() && named {
-        findings.push(Finding {
-            check_id: CHECK.id,
-            severity: Severity::High,
-            message: format!("{subject} a value under a credential name"),
-            location,
-            evidence: Some(Evidence {
-                rule: NAMED_VARIABLE_RULE.into(),
-                masked: mask(&candidate.value),
-                fingerprint: fingerprint(NAMED_VARIABLE_RULE, &candidate.value),
-            }),
-            fix: CHECK.fix.to_owned(),
-        });
-    }
-    findings
+        .collect()
 }

@@ -39,10 +39,13 @@ const CAPTURED_PATHS: &[&str] = &[
     "/var/lib/dpkg/status",
 ];
 
-/// Returns whether a file's whole content is kept for checks that parse it.
+/// Returns whether a file's whole content is kept for checks that parse it. dpkg's per-package
+/// file lists (`/var/lib/dpkg/info/*.list`) tell `secret-in-file` which files a distro
+/// package installed.
 fn captures(path: &str) -> bool {
     CAPTURED_PATHS.contains(&path)
         || path.starts_with("/var/lib/dpkg/status.d/")
+        || (path.starts_with("/var/lib/dpkg/info/") && path.ends_with(".list"))
         || path.ends_with("/include/node/node_version.h")
 }
 
@@ -312,16 +315,20 @@ fn read_content(
     if !(capture || scan || elf) {
         return Ok(());
     }
-    let limit = if capture || scan {
+    // Captured files are kept whole; anything else is read only as far as needed: the ELF
+    // head, and the secret scanner streams the rest in bounded chunks.
+    let limit = if capture {
         size
     } else {
-        ELF_HEAD_BYTES as u64
+        (ELF_HEAD_BYTES as u64).min(size)
     };
     let mut content = Vec::with_capacity(limit.min(MAX_CAPTURED_BYTES) as usize);
-    entry
-        .take(limit)
-        .read_to_end(&mut content)
-        .map_err(read_error)?;
+    if capture || elf {
+        (&mut *entry)
+            .take(limit)
+            .read_to_end(&mut content)
+            .map_err(read_error)?;
+    }
 
     if elf {
         let head = &content[..content.len().min(ELF_HEAD_BYTES)];
@@ -329,12 +336,15 @@ fn read_content(
         layer_entry.facts.shebang = shebang(head);
     }
     if scan {
-        for found in ctx.scanner.scan_file(&path, &content) {
-            secrets.push(FileSecret {
-                path: path.clone(),
-                found,
-            });
-        }
+        let mut rest = (&content[..]).chain(&mut *entry);
+        let found = ctx
+            .scanner
+            .scan_reader(&path, size, &mut rest)
+            .map_err(read_error)?;
+        secrets.extend(found.into_iter().map(|found| FileSecret {
+            path: path.clone(),
+            found,
+        }));
     }
     if capture {
         layer_entry.content = Some(Arc::from(content));

@@ -100,6 +100,8 @@ pub struct LoadOptions {
     /// The platform the user asked for; a config for another platform is an error.
     pub requested_platform: Option<crate::source::PlatformSpec>,
     pub limits: crate::tar_guard::Limits,
+    /// Secret scanner that reads file contents while layers stream.
+    pub scanner: std::sync::Arc<Scanner>,
 }
 
 impl Image {
@@ -107,9 +109,8 @@ impl Image {
     pub fn load(source: ImageSource, options: &LoadOptions) -> Result<Image, ImageError> {
         let config = parse_config(&source, options)?;
 
-        let scanner = Scanner::new();
         let started = Instant::now();
-        let walks = walk_layers(&source, &scanner, options.limits)?;
+        let walks = walk_layers(&source, &options.scanner, options.limits)?;
         tracing::info!(
             layers = walks.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -16,7 +16,6 @@ use std::sync::atomic::AtomicU64;
 use super::layer::{LayerError, LayerWalk, WalkContext, decompress, walk_tar};
 use super::{Image, ImageError, LoadOptions, parse_config};
 use crate::digest::{Digest, HashingReader};
-use crate::secrets::Scanner;
 use crate::source::{
     self, BlobStore, MemoryStore, SourceError, SourceOptions, VerifyStage, normalize_member_name,
 };
@@ -44,10 +43,9 @@ pub fn load_stream(
         path: label.display().to_string(),
         source,
     };
-    let scanner = Scanner::new();
     let image_bytes = AtomicU64::new(0);
     let ctx = WalkContext {
-        scanner: &scanner,
+        scanner: &options.scanner,
         limits: options.limits,
         image_bytes: &image_bytes,
     };

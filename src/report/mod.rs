@@ -73,6 +73,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub summary: Summary,
     pub warnings: Vec<String>,
+    /// What the secret scan read, skipped, suppressed and truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<crate::secrets::ScanSummary>,
 }
 
 /// Inputs to [`Report::build`] besides the check outcomes.
@@ -130,7 +133,13 @@ impl Report {
             },
             findings,
             warnings: ctx.warnings,
+            scan: None,
         }
+    }
+
+    /// Renders the secret scan summary as text, for `--explain`; empty without one.
+    pub fn render_scan(&self) -> String {
+        self.scan.as_ref().map(table::render_scan).unwrap_or_default()
     }
 
     /// Renders the report in `format`.

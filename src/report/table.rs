@@ -244,6 +244,83 @@ fn write_summary(out: &mut String, report: &Report) {
     );
 }
 
+/// Renders the secret scan summary for `--explain`: rules, files scanned, files each skip
+/// rule left unread, findings each allowlist entry suppressed, and truncations.
+pub fn render_scan(scan: &crate::secrets::ScanSummary) -> String {
+    let mut out = String::from("\nSecret scan:\n");
+    let classes: Vec<String> = scan
+        .rules
+        .built_in_by_class
+        .iter()
+        .map(|(class, count)| format!("{class} {count}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  rules: {} built-in ({}), {} from the config file, {} from a gitleaks file",
+        scan.rules.built_in,
+        classes.join(", "),
+        scan.rules.user,
+        scan.rules.gitleaks
+    );
+    if !scan.rules.disabled.is_empty() {
+        let _ = writeln!(out, "  disabled rules: {}", scan.rules.disabled.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "  files scanned: {} ({} binary, {} in chunks), {}; {} keyword automata",
+        scan.files_scanned,
+        scan.binary_files_scanned,
+        scan.files_scanned_in_chunks,
+        human_bytes(scan.bytes_scanned),
+        scan.keyword_automata
+    );
+    let _ = writeln!(
+        out,
+        "  limits: files up to {}, {} matches per file, {} findings per rule",
+        human_bytes(scan.max_file_bytes),
+        scan.max_matches_per_file,
+        scan.max_findings_per_rule
+    );
+    out.push_str("  skipped files by rule:\n");
+    for skip in &scan.skipped {
+        let _ = writeln!(
+            out,
+            "    {:<24} {:>8}  {}",
+            skip.rule,
+            skip.files,
+            sanitize(&skip.description)
+        );
+    }
+    let _ = writeln!(out, "  suppressed findings: {}", scan.suppressed_total);
+    for entry in &scan.suppressed {
+        let _ = writeln!(
+            out,
+            "    {:>6}  {} ({})",
+            entry.findings,
+            sanitize(&entry.allowlist),
+            sanitize(&entry.reason)
+        );
+    }
+    if scan.truncated_file_count > 0 {
+        let _ = writeln!(
+            out,
+            "  files truncated at {} matches: {}",
+            scan.max_matches_per_file, scan.truncated_file_count
+        );
+        for path in &scan.truncated_files {
+            let _ = writeln!(out, "    {}", sanitize(path));
+        }
+    }
+    for rule in &scan.truncated_rules {
+        let _ = writeln!(
+            out,
+            "  rule {} truncated: {} reported, {} more not reported",
+            rule.rule, rule.kept, rule.dropped
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::wrap;

@@ -1,96 +1,139 @@
-//! Finds credentials in text: provider formats behind a keyword prefilter, and `NAME=value`
-//! assignments in configuration files judged by name and value.
+//! Finds credentials in image files and config values: provider formats behind a keyword
+//! prefilter, `NAME=value` assignments in configuration files judged by name and value, and
+//! rules and allowlists from the user's configuration or a gitleaks file.
 //!
-//! A secret value never leaves this module: matches carry a masked form and a fingerprint
-//! (a truncated sha256 of rule id and value), which is all that reports and logs may show.
+//! A secret value never leaves this module: matches carry a masked form, a masked excerpt
+//! and a fingerprint (a truncated sha256 of rule id and value), which is all that reports
+//! and logs may show.
+//!
+//! One [`Scanner`] serves a whole audit: layer walks call [`Scanner::wants_file`] and
+//! [`Scanner::scan_reader`] from several threads, and the config check calls
+//! [`Scanner::scan_text`] and [`Scanner::judge_named_value`]. Counters of scanned, skipped,
+//! suppressed and truncated items are atomic and end up in the report's `scan` section.
 
+pub mod allowlist;
+mod assign;
+mod compiled;
+mod engine;
+pub mod gitleaks;
 pub mod names;
+mod prefilter;
 mod rules;
+pub mod scope;
+mod stats;
+mod validate;
 
-use std::collections::HashSet;
+use std::io::{self, Read};
+use std::sync::{Arc, LazyLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::Regex;
 use sha2::{Digest as _, Sha256};
 
-pub use rules::{ASSIGNMENT_RULE_ID, RULES, Rule};
+pub use allowlist::{AllowlistSpec, Condition, RegexTarget};
+pub use assign::split_assignment;
+pub use compiled::{Origin, RuleError, RuleSpec};
+pub use rules::{ASSIGNMENT_RULE_ID, NAMED_VARIABLE_RULE_ID, RULES, Rule, RuleClass};
+pub use scope::SkipSpec;
+pub use stats::{ScanSummary, TruncatedRule};
+
+use allowlist::Allowlist;
+use compiled::CompiledRule;
+use engine::Subject;
+use prefilter::Prefilter;
+use scope::Scope;
+use stats::Stats;
 
 use crate::severity::Severity;
 
-/// Files above this size are not scanned; real configuration and source files are far
-/// smaller, and large ones are usually data or bundles.
-pub const MAX_SCANNED_FILE_BYTES: u64 = 16 * 1024 * 1024;
-/// Matches kept per file; later ones are counted as truncated.
-const MAX_MATCHES_PER_FILE: usize = 50;
-
-/// One credential found in a text.
+/// One credential found in a file or a config value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretMatch {
-    pub rule_id: &'static str,
-    pub title: &'static str,
+    pub rule_id: String,
+    pub title: String,
     pub severity: Severity,
-    /// 1-based line of the match, when the text has lines.
+    /// 1-based line of the match in a file; `None` for config values.
     pub line: Option<usize>,
     pub masked: String,
     pub fingerprint: String,
+    /// The line around the secret with the secret masked, for files.
+    pub excerpt: Option<String>,
 }
 
-struct CompiledRule {
-    rule: &'static Rule,
-    regex: Regex,
+/// Limits on scanning and reporting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Larger files are not read. Files of any size up to this are read in 1 MiB chunks, so
+    /// memory does not grow with it.
+    pub max_file_bytes: u64,
+    /// Matches kept per file; the rest of the file is not scanned once this many are found.
+    pub max_matches_per_file: usize,
+    /// Findings of one rule reported per image; the rest are counted as truncated.
+    pub max_findings_per_rule: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_file_bytes: 256 * 1024 * 1024,
+            max_matches_per_file: 50,
+            max_findings_per_rule: 200,
+        }
+    }
+}
+
+/// Everything that configures a scanner beyond the built-in rules.
+#[derive(Clone, Debug, Default)]
+pub struct ScannerConfig {
+    /// Rules from the configuration file and from a gitleaks file.
+    pub rules: Vec<RuleSpec>,
+    /// Global allowlists (and those that name the rules they apply to).
+    pub allowlists: Vec<AllowlistSpec>,
+    /// Ids of built-in rules that do not run.
+    pub disabled_rules: Vec<String>,
+    pub skips: Vec<SkipSpec>,
+    /// Ids of default skip rules that do not apply.
+    pub disabled_skips: Vec<String>,
+    pub limits: Limits,
+    /// Problems found while loading (gitleaks rules that do not compile), for the report.
+    pub warnings: Vec<String>,
+}
+
+/// Configuration that the scanner cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Allowlist(#[from] allowlist::AllowlistError),
+    #[error(transparent)]
+    Scope(#[from] scope::ScopeError),
+    #[error(
+        "rule id {0:?} is already taken by a built-in rule or an earlier rule; give the rule another id, or list the built-in rule in disabled_rules"
+    )]
+    DuplicateId(String),
+    #[error("unknown built-in rule {id:?} in disabled_rules; run with --explain to list rule ids")]
+    UnknownDisabled { id: String },
 }
 
 pub struct Scanner {
     rules: Vec<CompiledRule>,
-    prefilter: AhoCorasick,
-    /// For each prefilter pattern, the index of the rule it belongs to.
-    keyword_rule: Vec<usize>,
+    prefilter: Prefilter,
+    allowlists: Vec<Allowlist>,
+    scope: Scope,
+    limits: Limits,
+    stats: Stats,
+    disabled_rules: Vec<String>,
+    warnings: Vec<String>,
 }
 
-/// Path prefixes that hold documentation, locale data and headers of installed packages.
-const SKIPPED_PREFIXES: &[&str] = &[
-    "/usr/share/doc/",
-    "/usr/share/man/",
-    "/usr/share/info/",
-    "/usr/share/locale/",
-    "/usr/share/i18n/",
-    "/usr/share/zoneinfo/",
-    "/usr/share/common-licenses/",
-    "/usr/share/mime/",
-    "/usr/share/terminfo/",
-    "/usr/include/",
-    "/usr/local/include/",
-    "/var/lib/dpkg/info/",
-    "/proc/",
-    "/sys/",
-];
-
-/// Returns whether a path is documentation shipped inside an installed npm package
-/// (`node_modules/<pkg>/docs/…`, `…/man/…`), whose examples look like credentials.
-fn is_package_documentation(path: &str) -> bool {
-    let Some((_, inside)) = path.rsplit_once("/node_modules/") else {
-        return false;
-    };
-    inside
-        .split('/')
-        .skip(1)
-        .any(|component| matches!(component, "doc" | "docs" | "man" | "example" | "examples"))
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("rules", &self.rules.len())
+            .field("allowlists", &self.allowlists.len())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
-
-/// Extensions of binary or generated formats in which text rules find nothing useful.
-const SKIPPED_EXTENSIONS: &[&str] = &[
-    "png", "jpg", "jpeg", "gif", "webp", "ico", "bmp", "svgz", "woff", "woff2", "ttf", "otf",
-    "eot", "gz", "tgz", "xz", "bz2", "zst", "zip", "jar", "war", "whl", "so", "a", "o", "pyc",
-    "class", "wasm", "node", "mo", "gmo", "pdf", "mp3", "mp4", "webm", "db", "sqlite",
-];
-
-/// Lock files whose integrity hashes look random but are public.
-const LOCKFILES: &[&str] = &[
-    "package-lock.json",
-    "yarn.lock",
-    "pnpm-lock.yaml",
-    "npm-shrinkwrap.json",
-];
 
 impl Default for Scanner {
     fn default() -> Self {
@@ -98,244 +141,201 @@ impl Default for Scanner {
     }
 }
 
+static SHARED_DEFAULT: LazyLock<Arc<Scanner>> = LazyLock::new(|| Arc::new(Scanner::new()));
+
 impl Scanner {
+    /// Builds a scanner with the built-in rules, default skips and limits.
     pub fn new() -> Scanner {
-        let rules: Vec<CompiledRule> = RULES
+        Scanner::with_config(&ScannerConfig::default()).expect("the default configuration is valid")
+    }
+
+    /// Returns a process-wide scanner with the default configuration, for callers that do not
+    /// configure one. Its counters are shared by every user.
+    pub fn shared_default() -> Arc<Scanner> {
+        Arc::clone(&SHARED_DEFAULT)
+    }
+
+    /// Builds a scanner from the built-in rules and `config`. Rules from a gitleaks file that
+    /// do not compile are dropped with a warning; anything else invalid is an error.
+    pub fn with_config(config: &ScannerConfig) -> Result<Scanner, ConfigError> {
+        for id in &config.disabled_rules {
+            if !RULES.iter().any(|r| r.id == *id) {
+                return Err(ConfigError::UnknownDisabled { id: id.clone() });
+            }
+        }
+        let mut rules: Vec<CompiledRule> = RULES
             .iter()
-            .map(|rule| CompiledRule {
-                rule,
-                regex: Regex::new(rule.pattern).expect("built-in rule patterns compile"),
-            })
+            .filter(|r| !config.disabled_rules.iter().any(|d| d == r.id))
+            .map(CompiledRule::from_builtin)
             .collect();
-        let mut keywords = Vec::new();
-        let mut keyword_rule = Vec::new();
-        for (index, compiled) in rules.iter().enumerate() {
-            for keyword in compiled.rule.keywords {
-                keywords.push(*keyword);
-                keyword_rule.push(index);
-            }
-        }
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(&keywords)
-            .expect("built-in keywords build an automaton");
-        Scanner {
-            rules,
-            prefilter,
-            keyword_rule,
-        }
-    }
-
-    /// Returns whether a file at `path` of `size` bytes is in scope for secret scanning.
-    pub fn wants_file(&self, path: &str, size: u64) -> bool {
-        if size == 0 || size > MAX_SCANNED_FILE_BYTES {
-            return false;
-        }
-        if SKIPPED_PREFIXES
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-            || is_package_documentation(path)
-        {
-            return false;
-        }
-        let name = crate::image::fs::file_name(path);
-        match name.rsplit_once('.') {
-            Some((_, ext)) => !SKIPPED_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()),
-            None => true,
-        }
-    }
-
-    /// Scans a file's content. Binary content (a NUL byte in the first 8 KiB) is skipped.
-    pub fn scan_file(&self, path: &str, content: &[u8]) -> Vec<SecretMatch> {
-        let head = &content[..content.len().min(8192)];
-        if memchr::memchr(0, head).is_some() {
-            return Vec::new();
-        }
-        let text = String::from_utf8_lossy(content);
-        let name = crate::image::fs::file_name(path);
-        let mut matches = self.scan_rules(&text, Some(name));
-        if !LOCKFILES.contains(&name) && is_assignment_file(name) {
-            matches.extend(scan_assignments(&text, is_dotenv(name)));
-        }
-        dedupe_and_cap(matches)
-    }
-
-    /// Scans a short text such as an environment value or a history line.
-    pub fn scan_text(&self, text: &str) -> Vec<SecretMatch> {
-        dedupe_and_cap(self.scan_rules(text, None))
-    }
-
-    /// Runs the rules whose keywords occur in `text`. Rules run in table order, and a match
-    /// whose secret overlaps one already taken is dropped, so a token inside a URL is reported
-    /// once, by the more specific rule. `file_name` limits file-specific rules; `None` runs
-    /// them all.
-    fn scan_rules(&self, text: &str, file_name: Option<&str>) -> Vec<SecretMatch> {
-        let mut hit = vec![false; self.rules.len()];
-        for found in self.prefilter.find_overlapping_iter(text) {
-            hit[self.keyword_rule[found.pattern().as_usize()]] = true;
-        }
-        let mut matches = Vec::new();
-        let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
-        for (compiled, _) in self.rules.iter().zip(&hit).filter(|(_, hit)| **hit) {
-            let rule = compiled.rule;
-            if let Some(name) = file_name
-                && !rule.file_names.is_empty()
-                && !rule.file_names.contains(&name)
+        let mut warnings = config.warnings.clone();
+        for spec in &config.rules {
+            if rules.iter().any(|r| r.id == spec.id)
+                || spec.id == ASSIGNMENT_RULE_ID
+                || spec.id == NAMED_VARIABLE_RULE_ID
             {
-                continue;
+                return Err(ConfigError::DuplicateId(spec.id.clone()));
             }
-            for captures in compiled.regex.captures_iter(text) {
-                let Some(secret) = captures.get(rule.secret_group) else {
-                    continue;
-                };
-                let whole = captures.get(0).map_or(secret.as_str(), |m| m.as_str());
-                if !accept_secret(rule, secret.as_str(), whole) {
-                    continue;
+            match CompiledRule::from_spec(spec) {
+                Ok(rule) => rules.push(rule),
+                Err(err) if spec.origin == Origin::Gitleaks => {
+                    warnings.push(format!("gitleaks {err}; the rule is skipped"));
                 }
-                let span = secret.range();
-                if taken
-                    .iter()
-                    .any(|t| t.start < span.end && span.start < t.end)
-                {
-                    continue;
-                }
-                taken.push(span);
-                let start = captures.get(0).map_or(secret.start(), |m| m.start());
-                matches.push(SecretMatch {
-                    rule_id: compiled.rule.id,
-                    title: compiled.rule.title,
-                    severity: compiled.rule.severity,
-                    line: Some(line_of(text, start)),
-                    masked: mask_for_rule(compiled.rule, secret.as_str()),
-                    fingerprint: fingerprint(compiled.rule.id, secret.as_str()),
-                });
+                Err(err) => return Err(err.into()),
             }
         }
-        matches
+        let allowlists = config
+            .allowlists
+            .iter()
+            .map(Allowlist::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        for list in &allowlists {
+            if list.is_empty() {
+                warnings.push(format!(
+                    "{} sets no path, regex, stop word or fingerprint (commits do not apply to images), so it suppresses nothing",
+                    list.source
+                ));
+            }
+        }
+        let scope = Scope::new(
+            &config.disabled_skips,
+            &config.skips,
+            config.limits.max_file_bytes,
+        )?;
+        let keywords: Vec<Vec<String>> = rules.iter().map(|r| r.keywords.clone()).collect();
+        Ok(Scanner {
+            prefilter: Prefilter::build(&keywords),
+            stats: Stats::new(),
+            rules,
+            allowlists,
+            scope,
+            limits: config.limits,
+            disabled_rules: config.disabled_rules.clone(),
+            warnings,
+        })
     }
-}
 
-/// Applies the allowlists: published example keys, placeholders, documentation hosts
-/// (`user:pass@proxy.example.com`) and the rule's entropy floor.
-fn accept_secret(rule: &Rule, secret: &str, whole_match: &str) -> bool {
-    if rules::KNOWN_EXAMPLES.contains(&secret) {
-        return false;
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
-    let lower = whole_match.to_ascii_lowercase();
-    if lower.contains("example.") || lower.contains("@host") {
-        return false;
-    }
-    if rule.id != "private-key" && names::is_placeholder(secret) {
-        return false;
-    }
-    rule.min_entropy == 0.0 || names::shannon_entropy(secret) >= rule.min_entropy
-}
 
-fn line_of(text: &str, offset: usize) -> usize {
-    memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() + 1
-}
-
-fn is_dotenv(name: &str) -> bool {
-    name == ".env" || name.starts_with(".env.") || name.ends_with(".env")
-}
-
-/// Files whose lines are `key = value` settings, where a secret-named key contains a credential.
-fn is_assignment_file(name: &str) -> bool {
-    if is_dotenv(name) {
-        return true;
+    /// Problems found while loading the configuration, for the report's warnings.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase());
-    matches!(
-        ext.as_deref(),
-        Some(
-            "properties"
-                | "ini"
-                | "cfg"
-                | "conf"
-                | "toml"
-                | "yaml"
-                | "yml"
-                | "json"
-                | "npmrc"
-                | "pypirc"
+
+    /// Returns whether a file at `path` of `size` bytes is in scope for secret scanning,
+    /// counting the skip rule that leaves it out.
+    pub fn wants_file(&self, path: &str, size: u64) -> bool {
+        if size == 0 {
+            return false;
+        }
+        if self.scope.skip_rule(path).is_some() {
+            return false;
+        }
+        if size > self.scope.max_file_bytes {
+            self.stats.count_too_large();
+            return false;
+        }
+        true
+    }
+
+    /// Scans a file's content streamed from `reader` in bounded chunks. Binary content (a NUL
+    /// byte in the first 8 KiB) is scanned only by the rules meant for it.
+    pub fn scan_reader(
+        &self,
+        path: &str,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> io::Result<Vec<SecretMatch>> {
+        let outcome = self.scan_stream(Subject::File(path), size, reader)?;
+        self.stats.count_file(path, &outcome);
+        Ok(outcome.matches)
+    }
+
+    /// Scans a file's content held in memory.
+    pub fn scan_file(&self, path: &str, content: &[u8]) -> Vec<SecretMatch> {
+        self.scan_reader(path, content.len() as u64, &mut &content[..])
+            .expect("reading from a byte slice cannot fail")
+    }
+
+    /// Scans a short text such as a config value, with no field name for allowlists.
+    pub fn scan_text(&self, text: &str) -> Vec<SecretMatch> {
+        self.scan_config_text("", text)
+    }
+
+    /// Scans a config value or history line. `field` names where it came from
+    /// (`config.Env`) for allowlists' `paths`.
+    pub fn scan_config_text(&self, field: &str, text: &str) -> Vec<SecretMatch> {
+        self.scan_stream(
+            Subject::Config(field),
+            text.len() as u64,
+            &mut text.as_bytes(),
         )
-    ) || matches!(name, "credentials" | ".netrc" | ".pgpass")
-}
+        .expect("reading from a byte slice cannot fail")
+        .matches
+    }
 
-/// Finds `NAME=value`, `name: value` and `"name": "value"` lines whose key names a
-/// credential. In `.env` files any real value counts; elsewhere the value must also look
-/// random (entropy of at least 3 bits per character over 8 or more characters), because
-/// configuration files name many settings `password` that hold no secret.
-fn scan_assignments(text: &str, dotenv: bool) -> Vec<SecretMatch> {
-    let mut matches = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let Some((key, value)) = split_assignment(line) else {
-            continue;
+    /// Judges a config variable whose value no provider rule matched: it is reported when its
+    /// name marks a credential and the value is not a placeholder or reference, unless an
+    /// allowlist suppresses it.
+    pub fn judge_named_value(&self, field: &str, name: &str, value: &str) -> Option<SecretMatch> {
+        if !names::is_secret_name(name) || assign::is_non_secret_value(value) {
+            return None;
+        }
+        let print = fingerprint(NAMED_VARIABLE_RULE_ID, value);
+        let candidate = allowlist::Candidate {
+            rule_id: NAMED_VARIABLE_RULE_ID,
+            path: Some(field),
+            secret: value.as_bytes(),
+            whole_match: value.as_bytes(),
+            line: value.as_bytes(),
+            fingerprint: &print,
         };
-        if !names::is_secret_name(key) || names::is_placeholder(value) {
-            continue;
+        if self
+            .allowlists
+            .iter()
+            .any(|list| list.suppresses(&candidate))
+        {
+            return None;
         }
-        if !dotenv && (value.len() < 8 || names::shannon_entropy(value) < 3.0) {
-            continue;
-        }
-        matches.push(SecretMatch {
-            rule_id: ASSIGNMENT_RULE_ID,
-            title: rules::ASSIGNMENT_RULE_TITLE,
+        Some(SecretMatch {
+            rule_id: NAMED_VARIABLE_RULE_ID.to_owned(),
+            title: rules::NAMED_VARIABLE_RULE_TITLE.to_owned(),
             severity: Severity::High,
-            line: Some(index + 1),
+            line: None,
             masked: mask(value),
-            fingerprint: fingerprint(ASSIGNMENT_RULE_ID, value),
-        });
+            fingerprint: print,
+            excerpt: None,
+        })
     }
-    matches
-}
 
-/// Splits `KEY=value`, `export KEY=value`, `key: value` and `"key": "value",` lines.
-pub fn split_assignment(line: &str) -> Option<(&str, &str)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') || line.starts_with("//") || line.starts_with(';') {
-        return None;
+    /// Records that the per-rule limit dropped findings, for the report.
+    pub fn record_truncated_rule(&self, rule: &str, kept: usize, dropped: usize) {
+        self.stats.record_truncated_rule(rule, kept, dropped);
     }
-    let line = line.strip_prefix("export ").unwrap_or(line);
-    let split_at = line.find(['=', ':'])?;
-    let key = line[..split_at]
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'');
-    let value = line[split_at + 1..]
-        .trim()
-        .trim_end_matches(',')
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'');
-    if key.is_empty() || key.contains(char::is_whitespace) || value.is_empty() {
-        return None;
-    }
-    Some((key, value))
-}
 
-/// Drops repeats of one secret and the generic assignment match on lines where a provider
-/// rule already matched, then caps the number of matches.
-fn dedupe_and_cap(mut matches: Vec<SecretMatch>) -> Vec<SecretMatch> {
-    let provider_lines: HashSet<Option<usize>> = matches
-        .iter()
-        .filter(|m| m.rule_id != ASSIGNMENT_RULE_ID)
-        .map(|m| m.line)
-        .collect();
-    matches.retain(|m| m.rule_id != ASSIGNMENT_RULE_ID || !provider_lines.contains(&m.line));
-    matches.sort_by_key(|m| m.line);
-    let mut seen = HashSet::new();
-    matches.retain(|m| seen.insert(m.fingerprint.clone()));
-    if matches.len() > MAX_MATCHES_PER_FILE {
-        tracing::debug!(
-            found = matches.len(),
-            kept = MAX_MATCHES_PER_FILE,
-            "secret matches truncated"
-        );
-        matches.truncate(MAX_MATCHES_PER_FILE);
+    /// Snapshot of what the scan did, for the report's `scan` section.
+    pub fn summary(&self) -> ScanSummary {
+        stats::summarize(self)
     }
-    matches
+
+    /// Logs one debug line per skip rule with the files it skipped.
+    pub fn log_skips(&self) {
+        for rule in &self.scope.rules {
+            if rule.files() > 0 {
+                tracing::debug!(rule = %rule.id, files = rule.files(), "secret scan skipped files: {}", rule.description);
+            }
+        }
+        let too_large = self.stats.too_large();
+        if too_large > 0 {
+            tracing::debug!(
+                files = too_large,
+                max_file_bytes = self.scope.max_file_bytes,
+                "secret scan skipped files above the size limit"
+            );
+        }
+    }
 }
 
 /// Masks a secret for display: a short known prefix and the length, never the body.
@@ -346,21 +346,8 @@ pub fn mask(secret: &str) -> String {
     format!("{prefix}{} ({chars} chars)", "*".repeat(8))
 }
 
-fn mask_for_rule(rule: &Rule, secret: &str) -> String {
-    if rule.id == "private-key" {
-        let kind = secret
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("-----BEGIN ")
-            .trim_end_matches('-');
-        return format!("-----BEGIN {kind}----- ******** ({} chars)", secret.len());
-    }
-    mask(secret)
-}
-
 /// Identifies a secret without revealing it: the first 16 hex digits of sha256 over the rule
-/// id and the value. Stable across runs, so ignore files can name it.
+/// id and the value. Stable across runs, so allowlists can name it.
 pub fn fingerprint(rule_id: &str, secret: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(rule_id.as_bytes());
@@ -369,5 +356,7 @@ pub fn fingerprint(rule_id: &str, secret: &str) -> String {
     format!("sha256:{}", &hex::encode(hasher.finalize())[..16])
 }
 
+#[cfg(test)]
+mod rule_tests;
 #[cfg(test)]
 mod tests;

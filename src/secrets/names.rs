@@ -189,6 +189,8 @@ pub fn is_placeholder(value: &str) -> bool {
     let word = PLACEHOLDER_WORDS.contains(&lower.as_str());
     let example = lower.contains("example")
         || lower.starts_with("your")
+        || lower.contains("-your-")
+        || lower.contains("_your_")
         || lower.contains("<your")
         || lower.contains("placeholder")
         || lower.contains("changeme");
