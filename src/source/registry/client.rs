@@ -111,6 +111,13 @@ fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
 }
 
+/// Returns whether a request failed because the server's TLS certificate was rejected.
+/// ureq wraps rustls errors in io errors, so the check matches the text of rustls 0.23's
+/// `Error::InvalidCertificate`.
+pub(crate) fn is_certificate_error(err: &ureq::Error) -> bool {
+    err.to_string().contains("invalid peer certificate")
+}
+
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split('/').next().unwrap_or(rest)
@@ -162,7 +169,8 @@ impl Client {
             }
             let response = match request.call() {
                 Ok(response) => response,
-                Err(err) if attempt < self.retries => {
+                // An untrusted certificate stays untrusted: retrying only delays the error.
+                Err(err) if attempt < self.retries && !is_certificate_error(&err) => {
                     let wait = backoff(attempt, None);
                     tracing::warn!(url, error = %err, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "registry request failed; retrying");
                     std::thread::sleep(wait);

@@ -31,7 +31,7 @@ pub struct RegistryOptions {
     pub insecure_registries: Vec<String>,
     /// Extra CA certificates (PEM) trusted in addition to the system's.
     pub ca_file: Option<PathBuf>,
-    /// Timeout of one request, connection included.
+    /// Longest wait for response headers, and for each read while a body downloads.
     pub timeout: Duration,
     /// Retries after a failed request or a dropped download.
     pub retries: u32,
@@ -127,7 +127,9 @@ fn build_agent(options: &RegistryOptions) -> Result<ureq::Agent, SourceError> {
         .max_redirects(0)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_recv_response(Some(options.timeout))
-        .timeout_recv_body(Some(options.timeout))
+        // An idle limit per read, not a budget for the whole body: a large layer may take
+        // longer than the timeout, and the layer pipeline may pause between reads.
+        .timeout_per_read(Some(options.timeout))
         .user_agent(concat!("imgaudit/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .build();
@@ -374,6 +376,12 @@ fn choose_scheme(agent: &ureq::Agent, host: &str, insecure: bool) -> Result<Stri
     }
     match agent.get(&format!("{https}/v2/")).call() {
         Ok(_) => Ok(https),
+        // A rejected certificate means the server speaks TLS: plain HTTP would only turn the
+        // certificate error into an HTTP 400, so keep HTTPS and let the request report it.
+        Err(err) if client::is_certificate_error(&err) => {
+            tracing::debug!(host, error = %err, "HTTPS certificate rejected; not falling back to plain HTTP");
+            Ok(https)
+        }
         Err(err) => {
             tracing::debug!(host, error = %err, "HTTPS failed on an insecure registry; using plain HTTP");
             Ok(format!("http://{host}"))
