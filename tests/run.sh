@@ -8,6 +8,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "==> building real test images (cached after the first run)" >&2
 bash tests/images/build.sh
+
+# Tools of tests/registry.rs beyond skopeo, which build.sh installs. They are installed here,
+# not in build.sh, because any edit under tests/images/ makes build.sh rebuild every image.
+registry_packages=()
+command -v docker-registry >/dev/null || registry_packages+=(docker-registry)
+command -v htpasswd >/dev/null || registry_packages+=(apache2-utils)
+command -v openssl >/dev/null || registry_packages+=(openssl)
+if ((${#registry_packages[@]} > 0)); then
+    echo "==> installing ${registry_packages[*]} for the registry tests" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${registry_packages[@]}" >&2
+fi
+
 bash tests/podman-save.sh
 
 echo "==> cargo fmt --check" >&2
