@@ -59,7 +59,7 @@ fn app_image(architecture: &str, secret_line: &str) -> ImageBuilder {
         ))
 }
 
-/// [`app_image`] plus a layer with [`NOISE_BYTES`] of incompressible data.
+/// Builds [`app_image`] with one more layer of [`NOISE_BYTES`] of incompressible data.
 fn large_app_image() -> ImageBuilder {
     app_image("amd64", &format!("NPM_TOKEN={NPM_TOKEN}")).layer(layer(
         "COPY data /data",
@@ -1030,8 +1030,8 @@ fn slow_steady_download_is_no_timeout() {
     let noise_layer = image.noise_layer.clone();
     let proxy = image.proxy(move |request| {
         if request.path().ends_with(&noise_layer) {
-            // 16 pieces, 150 ms apart: 2.4 s in all, but never 1 s without data.
-            Action::ForwardThrottled(Duration::from_millis(150))
+            // 16 pieces, 200 ms apart: 3.2 s in all, but never 2 s without data.
+            Action::ForwardThrottled(Duration::from_millis(200))
         } else {
             Action::Forward
         }
@@ -1039,7 +1039,7 @@ fn slow_steady_download_is_no_timeout() {
     let reference = format!("{}/team/app:1", proxy.host());
 
     let run = image.workspace.audit(
-        &["--registry-timeout", "1", "--retries", "0", &reference],
+        &["--registry-timeout", "2", "--retries", "0", &reference],
         &[],
     );
     assert_eq!(finding_keys(&run.report()), expected);

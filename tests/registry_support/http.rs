@@ -61,6 +61,7 @@ pub fn read_request(stream: &mut TcpStream) -> Option<Request> {
             return None;
         }
     };
+
     let head = std::str::from_utf8(&buffer[..head_end]).ok()?;
     let mut lines = head.split("\r\n");
     let mut request_line = lines.next()?.split(' ');
@@ -70,6 +71,7 @@ pub fn read_request(stream: &mut TcpStream) -> Option<Request> {
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
         .collect();
+
     let length: usize = headers
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))

@@ -1,7 +1,8 @@
-//! A scriptable HTTP server on 127.0.0.1 for fault injection: for each request a plan chooses
-//! to forward it to an upstream registry (intact, cut off halfway through the body, or with
-//! one body byte flipped) or to respond directly. Every connection carries one request.
-//! The same server without an upstream serves as token issuer and redirect target.
+//! A scriptable HTTP server on 127.0.0.1 for fault injection. For each request a plan chooses
+//! to forward it to an upstream registry (intact, cut off halfway through the body, slowed
+//! down, with one body byte flipped, or without its `Range` header), to stall, or to respond
+//! directly. Every connection carries one request. The same server without an upstream serves
+//! as token issuer and redirect target.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
