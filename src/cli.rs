@@ -86,7 +86,8 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_image_size: Option<u64>,
 
-    /// Timeout of one registry request, in seconds.
+    /// Registry timeout, in seconds: the longest wait for response headers and for each read
+    /// of a response body (a slow but steady download never times out).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub registry_timeout: u64,
 

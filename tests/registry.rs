@@ -611,7 +611,7 @@ fn max_image_size_rejects_before_layers() {
     assert_failed(&run);
     assert!(run.stderr.contains("--max-image-size"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("nothing was downloaded"),
+        run.stderr.contains("no layer was downloaded"),
         "{}",
         run.stderr
     );

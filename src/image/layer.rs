@@ -204,7 +204,7 @@ pub(crate) fn walk_tar(
 fn not_a_tar(err: io::Error) -> io::Error {
     io::Error::new(
         err.kind(),
-        format!("the layer is not a readable tar stream: {err}"),
+        format!("failed to read the layer as a tar stream: {err}"),
     )
 }
 

@@ -139,7 +139,10 @@ impl Report {
 
     /// Renders the secret scan summary as text, for `--explain`; empty without one.
     pub fn render_scan(&self) -> String {
-        self.scan.as_ref().map(table::render_scan).unwrap_or_default()
+        self.scan
+            .as_ref()
+            .map(table::render_scan)
+            .unwrap_or_default()
     }
 
     /// Renders the report in `format`.

@@ -360,7 +360,7 @@ fn check_size(
         return Err(SourceError::Registry {
             reference: reference.to_owned(),
             message: format!(
-                "the image's layers add up to {total} bytes, above --max-image-size {limit}; nothing was downloaded"
+                "the image's layers add up to {total} bytes, above --max-image-size {limit}; no layer was downloaded"
             ),
         });
     }
