@@ -1,9 +1,9 @@
 //! Entry points for the fuzz targets in `tests/fuzz` and for the regression tests in
 //! `tests/hostile.rs` that replay the inputs the fuzzer found.
 //!
-//! Each function feeds arbitrary bytes through the code path that a real image takes (the
-//! archive reader, the layer walker, the JSON readers, the account and os-release parsers, the
-//! secret scanner) and returns the error text where that path rejects the input. A panic, a hang
+//! Each function feeds arbitrary bytes through the code path that a real image takes: the
+//! archive reader, the layer walker, the JSON readers, the account and os-release parsers or the
+//! secret scanner. It returns the error text where that path rejects the input. A panic, a hang
 //! or an unbounded allocation inside one of them is a bug in the code under test. Files are
 //! written to a fresh directory under [`std::env::temp_dir`] and removed before returning.
 
@@ -15,18 +15,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::civil::Date;
 
-use crate::checks::{CheckContext, run_all};
+use crate::checks::{CHECKS, CheckContext, run_all};
 use crate::digest::Digest;
 use crate::image::config::{History, ImageConfig};
 use crate::image::fs::{EntryKind, FileFacts, FileSystem, LayerEntry};
-use crate::image::{Image, ImageIdentity, LoadOptions};
+use crate::image::layer::{WalkContext, walk_layer};
+use crate::image::{Image, ImageIdentity, LayerInfo, LoadOptions, stream};
 use crate::report::{Format, ImageSummary, Report, ReportContext};
 use crate::score::Gate;
 use crate::secrets::{Scanner, names, split_assignment};
 use crate::severity::Severity;
 use crate::source::{
-    self, BlobStore, ImageSource, LayerBlob, SourceFormat, SourceOptions, VerifyStage, blob_path,
+    self, BlobStore, ImageSource, InputKind, LayerBlob, SourceFormat, SourceOptions, VerifyStage,
+    blob_path,
 };
+use crate::tar_guard::Limits;
 
 /// Separates the layers of a [`layers`] input.
 pub const LAYER_SEPARATOR: &[u8] = b"%%LAYER%%";
@@ -48,7 +51,7 @@ const LAYERS_CONFIG: &str = r#"{"architecture":"amd64","os":"linux","config":{"U
 /// and configs.
 const EMPTY_TAR: [u8; 1024] = [0; 1024];
 
-/// Which file of an image a [`json`] input becomes, chosen by its first byte modulo 4.
+/// Role of a [`json`] input in the generated image, chosen by its first byte modulo 4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonRole {
     /// `index.json` of an OCI layout directory.
@@ -59,8 +62,8 @@ pub enum JsonRole {
     /// The config blob of a generated manifest, which lists as many empty tar layers as the
     /// config's `rootfs.diff_ids` (at most [`MAX_LAYERS`]).
     Config,
-    /// `manifest.json` of a classic `docker save` archive that also holds `config.json` (whose
-    /// one diff ID is the empty tar's) and `layer.tar` (the empty tar).
+    /// `manifest.json` of a classic `docker save` archive that also contains `config.json`
+    /// (whose one diff ID is the empty tar's) and `layer.tar` (the empty tar).
     DockerManifest,
 }
 
@@ -125,19 +128,39 @@ fn io_text(err: io::Error) -> String {
     format!("failed to write a fuzz input file: {err}")
 }
 
-/// Opens `data` as an image archive file and audits it: [`source::open`], [`Image::load`],
-/// every check, and the report in both formats.
+/// Loads `data` as an image archive file the way the command line does: [`source::detect`],
+/// then [`source::open`] and [`Image::load`] for an uncompressed tar, or
+/// [`stream::load_stream`] for a gzip- or zstd-compressed one. Checks are left to the other
+/// targets, because each would add the cost of building a secret scanner to every run.
 pub fn archive(data: &[u8]) -> Result<(), String> {
     let dir = scratch()?;
     let path = dir.write("image.tar", data).map_err(io_text)?;
-    open_and_audit(&path)
+    let options = SourceOptions::default();
+    let load_options = LoadOptions::default();
+    match source::detect(&path).map_err(|err| err.to_string())? {
+        InputKind::RandomAccess => {
+            let source = source::open(&path, &options).map_err(|err| err.to_string())?;
+            Image::load(source, &load_options).map_err(|err| err.to_string())?;
+        }
+        InputKind::Stream => {
+            let file = std::fs::File::open(&path).map_err(io_text)?;
+            stream::load_stream(Box::new(file), &path, &options, &load_options)
+                .map_err(|err| err.to_string())?;
+        }
+    }
+    Ok(())
 }
 
-/// Splits `data` at [`LAYER_SEPARATOR`] into at most [`MAX_LAYERS`] layer blobs (each raw,
-/// gzip or zstd, detected as for real images) and audits an OCI layout that holds them. Even
-/// layers are verified as stored blobs (OCI), odd layers as uncompressed tars (classic
+/// Splits `data` at [`LAYER_SEPARATOR`] into at most [`MAX_LAYERS`] layer blobs, each raw,
+/// gzip or zstd as for real images. Walks each blob with [`walk_layer`] (digest check,
+/// decompression, tar guard, tar walk, content capture and secret scan), merges the walks in
+/// order with [`FileSystem::apply_layer`], and runs every check that reads the filesystem.
+///
+/// Even layers are verified as stored blobs (OCI), odd layers as uncompressed tars (classic
 /// `docker save`), so both orders of digest check and tar guard run. The digests are those of
 /// the given bytes, so an odd layer that is compressed fails its `diff_id` check after its walk.
+/// Unlike [`Image::load`], this walks layers one after another and builds the secret scanner
+/// once per process, because building it costs more than walking a small layer.
 pub fn layers(data: &[u8]) -> Result<(), String> {
     let dir = scratch()?;
     let mut blobs = Vec::new();
@@ -159,6 +182,7 @@ pub fn layers(data: &[u8]) -> Result<(), String> {
         });
     }
     let config_bytes = LAYERS_CONFIG.as_bytes().to_vec();
+    let config = ImageConfig::parse(&config_bytes).map_err(|err| err.to_string())?;
     let source = ImageSource {
         path: dir.0.clone(),
         format: SourceFormat::OciLayout,
@@ -170,7 +194,64 @@ pub fn layers(data: &[u8]) -> Result<(), String> {
         store: BlobStore::Dir(dir.0.clone()),
         warnings: Vec::new(),
     };
-    audit(source)
+
+    let image_bytes = AtomicU64::new(0);
+    let ctx = WalkContext {
+        scanner: scanner(),
+        limits: Limits::default(),
+        image_bytes: &image_bytes,
+    };
+    let mut fs = FileSystem::new();
+    let mut layers = Vec::new();
+    let mut file_secrets = Vec::new();
+    for (index, blob) in source.layers.iter().enumerate() {
+        let walk = walk_layer(&source, blob, &ctx).map_err(|err| err.to_string())?;
+        layers.push(LayerInfo {
+            index,
+            digest: blob.digest.clone(),
+            diff_id: None,
+            size_bytes: blob.size,
+            uncompressed_bytes: walk.uncompressed_bytes,
+            compression: walk.compression,
+            created_by: None,
+            entries: walk.entries.len(),
+        });
+        file_secrets.extend(walk.secrets.into_iter().map(|found| (index, found)));
+        fs.apply_layer(index, walk.entries);
+    }
+    let image = Image {
+        identity: identity(source.config_digest.clone(), layers.len()),
+        config,
+        layers,
+        fs,
+        file_secrets,
+        warnings: Vec::new(),
+    };
+    let ctx = CheckContext::new(&image, AUDIT_DATE);
+    for check in CHECKS.iter().filter(|check| check.id != "secret-in-config") {
+        (check.run)(&ctx);
+    }
+    Ok(())
+}
+
+/// Returns the secret scanner, built once per process.
+fn scanner() -> &'static Scanner {
+    static SCANNER: OnceLock<Scanner> = OnceLock::new();
+    SCANNER.get_or_init(Scanner::new)
+}
+
+fn identity(config_digest: Digest, layer_count: usize) -> ImageIdentity {
+    ImageIdentity {
+        source: "fuzz".into(),
+        format: SourceFormat::OciLayout,
+        reference: None,
+        manifest_digest: None,
+        config_digest,
+        platform: "linux/amd64".into(),
+        size_bytes: 0,
+        uncompressed_bytes: 0,
+        layer_count,
+    }
 }
 
 /// Splits a [`layers`] input into its layer blobs.
@@ -353,19 +434,8 @@ pub fn text_parsers(data: &[u8]) {
         ],
     );
 
-    let config_digest = Digest::sha256_of(data);
     let image = Image {
-        identity: ImageIdentity {
-            source: "fuzz".into(),
-            format: SourceFormat::OciLayout,
-            reference: None,
-            manifest_digest: None,
-            config_digest,
-            platform: "linux/amd64".into(),
-            size_bytes: 0,
-            uncompressed_bytes: 0,
-            layer_count: 0,
-        },
+        identity: identity(Digest::sha256_of(data), 0),
         config,
         layers: Vec::new(),
         fs,
@@ -378,8 +448,7 @@ pub fn text_parsers(data: &[u8]) {
 /// Scans `data[1..]` as the file that `data[0]` selects from [`SECRET_FILE_NAMES`], as a
 /// config or history text, and line by line as `NAME=value` assignments.
 pub fn secrets(data: &[u8]) {
-    static SCANNER: OnceLock<Scanner> = OnceLock::new();
-    let scanner = SCANNER.get_or_init(Scanner::new);
+    let scanner = scanner();
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
