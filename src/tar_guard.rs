@@ -74,7 +74,8 @@ pub struct TarGuard<'a, R> {
     /// Size from a PAX `size` record, which applies to the next entry that is not itself a
     /// metadata header (as the tar crate applies it).
     pax_size: Option<u64>,
-    /// Data size of an old GNU sparse entry while its extension blocks pass.
+    /// Data size, padded to whole blocks, of an old GNU sparse entry while its extension blocks
+    /// pass.
     sparse_size: u64,
     /// Set after the all-zero end-of-archive block: the tar reader stops there, so later
     /// bytes (padding, or garbage) are only counted.
@@ -109,8 +110,9 @@ fn parse_number(field: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(&text).ok()?, 8).ok()
 }
 
-fn padded(size: u64) -> u64 {
-    size.div_ceil(BLOCK as u64) * BLOCK as u64
+/// Rounds `size` up to whole blocks, or returns `None` when that exceeds `u64::MAX`.
+fn padded(size: u64) -> Option<u64> {
+    size.checked_next_multiple_of(BLOCK as u64)
 }
 
 /// Reads the `size` record from PAX extended header data (`<len> size=<n>\n` records).
@@ -175,23 +177,28 @@ impl<'a, R: Read> TarGuard<'a, R> {
             }
             _ => size,
         };
+        let padded_size = padded(size).ok_or_else(|| {
+            invalid(format!(
+                "a tar header claims {size} bytes of data, more than a tar stream can hold"
+            ))
+        })?;
         // Old GNU sparse headers set byte 482 when extension header blocks follow.
         if kind == b'S' && header[482] != 0 {
             self.state = State::SparseExtension;
-            self.sparse_size = size;
+            self.sparse_size = padded_size;
             return Ok(());
         }
         self.state = if kind == b'x' {
             self.pax.clear();
             State::PaxData {
                 remaining: size,
-                padding: padded(size) - size,
+                padding: padded_size - size,
             }
         } else {
             // Every entry type skips its size field's worth of data, links and directories
             // too, because that is what the tar reader does.
             State::Data {
-                remaining: padded(size),
+                remaining: padded_size,
             }
         };
         Ok(())
@@ -201,7 +208,7 @@ impl<'a, R: Read> TarGuard<'a, R> {
         let block = std::mem::take(&mut self.block);
         if block[504] == 0 {
             self.state = State::Data {
-                remaining: padded(self.sparse_size),
+                remaining: self.sparse_size,
             };
         }
     }
