@@ -13,6 +13,7 @@ use jiff::civil::Date;
 
 use crate::checks::{self, CheckContext};
 use crate::config_file;
+use crate::image::cache::LayerCache;
 use crate::image::{Image, LoadOptions, stream};
 use crate::report::{Format, ImageSummary, Report, ReportContext};
 use crate::score::Gate;
@@ -122,6 +123,11 @@ pub struct Args {
     #[arg(long)]
     pub explain: bool,
 
+    /// Cache layer results in DIR, keyed by layer digest, so that images sharing layers are
+    /// read faster; entries never hold secret values.
+    #[arg(long, value_name = "DIR", env = "IMGAUDIT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -206,15 +212,25 @@ pub fn run(args: &Args) -> Result<Report> {
         image: args.image_name.clone(),
     };
 
-    let scanner = Arc::new(secret_scanner(args)?);
+    let (scanner, scanner_settings) = secret_scanner(args)?;
+    let scanner = Arc::new(scanner);
+    let limits = Limits {
+        max_layer_bytes: args.max_layer_bytes,
+        max_image_bytes: args.max_image_bytes,
+        max_layer_entries: args.max_layer_entries,
+    };
+    let cache = match &args.cache_dir {
+        Some(dir) => Some(
+            LayerCache::open(dir, &format!("{scanner_settings}\n{limits:?}"))
+                .with_context(|| format!("failed to open the cache directory {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let load_options = LoadOptions {
         requested_platform: args.platform.clone(),
-        limits: Limits {
-            max_layer_bytes: args.max_layer_bytes,
-            max_image_bytes: args.max_image_bytes,
-            max_layer_entries: args.max_layer_entries,
-        },
+        limits,
         scanner: Arc::clone(&scanner),
+        cache,
     };
     let image = load_image(args, &options, &load_options)
         .with_context(|| format!("cannot audit {}", path.display()))?;
@@ -255,7 +271,8 @@ pub fn run(args: &Args) -> Result<Report> {
 }
 
 /// Builds the secret scanner from the configuration file and `--gitleaks-config`.
-fn secret_scanner(args: &Args) -> Result<Scanner> {
+/// Also returns a description of the settings, which keys the layer cache.
+fn secret_scanner(args: &Args) -> Result<(Scanner, String)> {
     let cwd = std::env::current_dir().context("failed to read the working directory")?;
     let (config, path) = config_file::load(
         args.config.as_deref(),
@@ -269,7 +286,10 @@ fn secret_scanner(args: &Args) -> Result<Scanner> {
         }
         None => "the secret configuration".to_owned(),
     };
-    Scanner::with_config(&config).with_context(|| format!("invalid rules or allowlists in {label}"))
+    let settings = format!("{config:?}");
+    let scanner = Scanner::with_config(&config)
+        .with_context(|| format!("invalid rules or allowlists in {label}"))?;
+    Ok((scanner, settings))
 }
 
 /// Parses `1048576`, `512KiB`, `64MiB`, `16GiB` or `1TiB` (also `K`, `M`, `G`, `T`, `KB`…,

@@ -1048,3 +1048,87 @@ fn sarif_lists_every_finding_as_result() {
     );
     assert_eq!(sarif["runs"][0]["properties"]["score"], json["score"]);
 }
+
+// Layer cache
+
+#[test]
+fn cache_dir_reuses_layers_without_secret_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let first = run(json_args(testdata(), &["--cache-dir", cache_arg]));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let entries: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flat_map(|namespace| std::fs::read_dir(namespace.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+
+    // The cache holds masked findings, never the planted values.
+    let cached: String = entries
+        .iter()
+        .map(|entry| std::fs::read_to_string(entry).unwrap())
+        .collect();
+    assert!(
+        cached.contains("AKIA********"),
+        "the AWS finding is not cached"
+    );
+    assert!(
+        !cached.contains("AKIAGBYJALP7KLEEM2VZ"),
+        "an AWS key id leaked into the cache"
+    );
+    let github_token = cached.match_indices("ghp_").any(|(at, _)| {
+        cached[at + 4..]
+            .chars()
+            .take(8)
+            .all(|c| c.is_ascii_alphanumeric())
+    });
+    assert!(!github_token, "a GitHub token leaked into the cache");
+
+    let second = run_with_env(
+        json_args(testdata(), &[]),
+        &[("IMGAUDIT_CACHE_DIR", cache_arg)],
+    );
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert_eq!(first.json()["findings"], second.json()["findings"]);
+    assert_eq!(first.json()["image"], second.json()["image"]);
+}
+
+#[test]
+fn cache_entry_is_used_instead_of_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    assert_eq!(
+        run(json_args(testdata(), &["--cache-dir", cache_arg])).code,
+        Some(0)
+    );
+    // Remove one finding's secret from the cached layer: a cached walk must be what the
+    // second run reports, proving no layer was read again.
+    let mut edited = 0;
+    for namespace in std::fs::read_dir(&cache).unwrap() {
+        for entry in std::fs::read_dir(namespace.unwrap().path()).unwrap() {
+            let path = entry.unwrap().path();
+            let mut walk: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            if walk["secrets"].as_array().is_some_and(|s| !s.is_empty()) {
+                walk["secrets"] = serde_json::json!([]);
+                std::fs::write(&path, serde_json::to_vec(&walk).unwrap()).unwrap();
+                edited += 1;
+            }
+        }
+    }
+    assert_eq!(edited, 1);
+    let cached = run(json_args(testdata(), &["--cache-dir", cache_arg])).json();
+    let fresh = run(json_args(testdata(), &[])).json();
+    let count = |report: &Value| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check_id"] == "secret-in-file")
+            .count()
+    };
+    assert!(count(&fresh) > 0);
+    assert_eq!(count(&cached), 0);
+}

@@ -23,7 +23,7 @@ pub enum NodeKind {
 }
 
 /// Facts read from a file's content while its layer streamed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileFacts {
     /// ELF `PT_INTERP`, the dynamic loader the binary asks for.
     pub elf_interp: Option<String>,
@@ -68,7 +68,7 @@ pub struct PathEvent {
 }
 
 /// What one tar entry of a layer means for the filesystem.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     File,
     Dir,
@@ -83,7 +83,7 @@ pub enum EntryKind {
 }
 
 /// One entry of a layer, with its path already made absolute and clean.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LayerEntry {
     pub path: String,
     pub kind: EntryKind,
@@ -92,6 +92,7 @@ pub struct LayerEntry {
     pub gid: u64,
     pub size: u64,
     pub link_target: Option<String>,
+    #[serde(with = "crate::image::cache::optional_bytes")]
     pub content: Option<Arc<[u8]>>,
     pub facts: FileFacts,
 }

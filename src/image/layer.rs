@@ -18,7 +18,7 @@ const MAX_CAPTURED_BYTES: u64 = 8 * 1024 * 1024;
 /// zstd frames asking for a window above 2^27 bytes (128 MiB) are refused as hostile.
 const ZSTD_MAX_WINDOW_LOG: u32 = 27;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     None,
@@ -64,14 +64,14 @@ fn reads_head(mode: u32) -> bool {
 }
 
 /// A secret found in one file of one layer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FileSecret {
     pub path: String,
     pub found: SecretMatch,
 }
 
 /// Everything learnt from one layer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LayerWalk {
     pub entries: Vec<LayerEntry>,
     pub secrets: Vec<FileSecret>,

@@ -1,6 +1,7 @@
 //! The image model: typed config and history, layers, and one merged filesystem built by
 //! streaming every layer once, in parallel, without writing anything to disk.
 
+pub mod cache;
 pub mod config;
 pub mod facts;
 pub mod fs;
@@ -102,6 +103,8 @@ pub struct LoadOptions {
     pub limits: crate::tar_guard::Limits,
     /// Secret scanner that reads file contents while layers stream.
     pub scanner: std::sync::Arc<Scanner>,
+    /// Cache of layer walks by digest (`--cache-dir`).
+    pub cache: Option<cache::LayerCache>,
 }
 
 impl Image {
@@ -110,7 +113,7 @@ impl Image {
         let config = parse_config(&source, options)?;
 
         let started = Instant::now();
-        let walks = walk_layers(&source, &options.scanner, options.limits)?;
+        let walks = walk_layers(&source, options)?;
         tracing::info!(
             layers = walks.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -250,13 +253,12 @@ fn check_platform(config: &ImageConfig, options: &LoadOptions) -> Result<(), Ima
 
 fn walk_layers(
     source: &ImageSource,
-    scanner: &Scanner,
-    limits: crate::tar_guard::Limits,
+    options: &LoadOptions,
 ) -> Result<Vec<layer::LayerWalk>, ImageError> {
     let image_bytes = std::sync::atomic::AtomicU64::new(0);
     let ctx = WalkContext {
-        scanner,
-        limits,
+        scanner: &options.scanner,
+        limits: options.limits,
         image_bytes: &image_bytes,
     };
     let progress = Progress::new(source);
@@ -266,12 +268,19 @@ fn walk_layers(
         .enumerate()
         .map(|(index, blob)| {
             let started = Instant::now();
+            if let Some(walk) = options.cache.as_ref().and_then(|c| c.get(blob)) {
+                progress.layer_done(&image_bytes);
+                return Ok(walk);
+            }
             let walk = walk_layer(source, blob, &ctx).map_err(|err| ImageError::Layer {
                 index,
                 digest: blob.digest.clone(),
                 path: source.path.display().to_string(),
                 source: Box::new(err),
             })?;
+            if let Some(cache) = &options.cache {
+                cache.put(blob, &walk);
+            }
             tracing::debug!(
                 layer = index,
                 entries = walk.entries.len(),

@@ -45,7 +45,7 @@ use stats::Stats;
 use crate::severity::Severity;
 
 /// One credential found in a file or a config value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SecretMatch {
     pub rule_id: String,
     pub title: String,
