@@ -629,6 +629,39 @@ fn max_image_size_rejects_before_layers() {
     }
 }
 
+#[test]
+fn cache_dir_skips_layer_downloads() {
+    let image = LargeImage::push();
+    let proxy = image.proxy(|_| Action::Forward);
+    let reference = format!("{}/team/app:1", proxy.host());
+    let cache = image.workspace.path("layer-cache");
+    let cache_arg = cache.to_str().unwrap();
+
+    let first = image
+        .workspace
+        .audit(&["--cache-dir", cache_arg, &reference], &[]);
+    let second = image
+        .workspace
+        .audit(&["--cache-dir", cache_arg, &reference], &[]);
+    assert_eq!(
+        finding_keys(&first.report()),
+        finding_keys(&second.report())
+    );
+
+    let digests = layout_layer_digests(&image.layout);
+    let requests = proxy.requests();
+    for digest in &digests {
+        let fetched = requests
+            .iter()
+            .filter(|r| r.path().ends_with(digest.as_str()))
+            .count();
+        assert_eq!(
+            fetched, 1,
+            "layer {digest} fetched {fetched} times over two cached audits"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Basic authentication over TLS
 
