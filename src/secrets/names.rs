@@ -104,6 +104,10 @@ pub fn is_secret_name(name: &str) -> bool {
     if REFERENCE_SUFFIXES.contains(&last.as_str()) {
         return false;
     }
+    // Helm charts name the Kubernetes Secret to read as `existingSecret`.
+    if tokens.first().is_some_and(|t| t == "EXISTING") {
+        return false;
+    }
     // `PUBLIC_KEY`, `PUBLISHABLE_KEY` and `NEXT_PUBLIC_*` are meant to be shared.
     if tokens.iter().any(|t| t == "PUBLIC" || t == "PUBLISHABLE") {
         return false;
@@ -254,6 +258,7 @@ mod tests {
             "PASSENGER_APP_ENV",
             "STRIPE_PUBLISHABLE_KEY",
             "PWD",
+            "existingSecret",
         ] {
             assert!(!is_secret_name(name), "{name} should not be a secret name");
         }

@@ -80,6 +80,14 @@ pub fn fire_cases() -> Vec<(&'static str, &'static str, String)> {
             format!("{{\"secretAccessKey\": \"{}\"}}\n", fake(BASE64, 40, 4)),
         ),
         (
+            "aws-secret-access-key",
+            "/app/settings.py",
+            format!(
+                "KEY = os.environ.get('AWS_SECRET_ACCESS_KEY', '{}')\n",
+                fake(BASE64, 40, 107)
+            ),
+        ),
+        (
             "gcp-api-key",
             "/app/.next/static/chunks/app.js",
             format!("apiKey:\"AIza{}\",", fake(BASE64URL, 35, 5)),

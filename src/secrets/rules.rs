@@ -109,7 +109,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Critical,
         class: RuleClass::Cloud,
         keywords: &["secret_access_key", "secretaccesskey", "aws_secret"],
-        pattern: r#"(?i)(?:aws_?secret_?(?:access_?)?key|secretaccesskey)["']?\s*(?::|=|=>)\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)"#,
+        pattern: r#"(?i)(?:aws_?secret_?(?:access_?)?key|secretaccesskey)["']?\s*(?::|=|=>|,)\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+]|$)"#,
         min_entropy: 3.5,
         ..BASE
     },
@@ -522,7 +522,7 @@ pub const RULES: &[Rule] = &[
         title: "Telegram bot token",
         class: RuleClass::Messaging,
         keywords: &["telegram"],
-        pattern: r"(?:^|[^0-9A-Za-z_-])([0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?:[^A-Za-z0-9_-]|$)",
+        pattern: r"(?:^|[^0-9A-Za-z_-]|/bot)([0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?:[^A-Za-z0-9_-]|$)",
         min_entropy: 3.5,
         context: Some(r"(?i)telegram"),
         ..BASE
