@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "==> building real test images (cached after the first run)" >&2
 bash tests/images/build.sh
+bash tests/corpus/build.sh
 
 # Tools of tests/registry.rs beyond skopeo, which build.sh installs. They are installed here,
 # not in build.sh, because any edit under tests/images/ makes build.sh rebuild every image.
