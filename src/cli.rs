@@ -191,8 +191,14 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IMGAUDIT_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("IMGAUDIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // The HTTP and TLS libraries log raw request and response bytes at debug and trace
+    // level, Authorization headers and config blobs included. They are capped at info
+    // whatever the verbosity, so that no log level can print a credential.
+    for directive in ["ureq=info", "ureq_proto=info", "rustls=info"] {
+        filter = filter.add_directive(directive.parse().expect("static log directive"));
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -207,6 +213,7 @@ pub fn run(args: &Args) -> Result<Report> {
         .now
         .unwrap_or_else(|| jiff::ZonedDateTime::now().date());
     let path = &args.image;
+    check_output_path(args)?;
     let options = SourceOptions {
         platform: args.platform.clone(),
         image: args.image_name.clone(),
@@ -332,8 +339,15 @@ fn load_image(args: &Args, options: &SourceOptions, load_options: &LoadOptions) 
         Some(InputChoice::Registry) => true,
         Some(InputChoice::File) => false,
         None => {
-            text.starts_with("docker://")
-                || (!path.exists() && source::registry::looks_like_reference(&text))
+            let guessed = !text.starts_with("docker://")
+                && !path.exists()
+                && source::registry::looks_like_reference(&text);
+            if guessed {
+                tracing::warn!(
+                    "no file named {text}; pulling it as a registry reference (use --input file to treat it as a file)"
+                );
+            }
+            guessed || text.starts_with("docker://")
         }
     };
     if registry {
@@ -364,6 +378,30 @@ fn load_image(args: &Args, options: &SourceOptions, load_options: &LoadOptions) 
             )?)
         }
     }
+}
+
+/// Rejects an `--output` path that cannot be written before the audit spends any time.
+fn check_output_path(args: &Args) -> Result<()> {
+    let Some(output) = &args.output else {
+        return Ok(());
+    };
+    if output.is_dir() {
+        bail!(
+            "--output {} is a directory; give a file path",
+            output.display()
+        );
+    }
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        bail!(
+            "--output {}: the directory {} does not exist",
+            output.display(),
+            parent.display()
+        );
+    }
+    Ok(())
 }
 
 fn write_report(args: &Args, text: &str) -> Result<()> {

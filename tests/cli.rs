@@ -618,11 +618,22 @@ fn now_env_gives_same_report_as_flag() {
 #[test]
 fn now_env_follows_node18_schedule() {
     // Node.js 18: Active LTS from 2022-10-25, maintenance from 2023-10-18, end of life on
-    // 2025-04-30 (the release table in src/nodejs.rs).
+    // 2025-04-30 (the release table in src/nodejs.rs). The testdata image has no Node.js
+    // binary, only NODE_VERSION=18.20.4, so findings are capped at low.
     assert_eq!(node18_severity_on("2023-06-01"), None);
-    assert_eq!(node18_severity_on("2023-10-18").as_deref(), Some("medium"));
-    assert_eq!(node18_severity_on("2025-04-29").as_deref(), Some("medium"));
-    assert_eq!(node18_severity_on("2025-04-30").as_deref(), Some("high"));
+    assert_eq!(node18_severity_on("2023-10-18").as_deref(), Some("low"));
+    assert_eq!(node18_severity_on("2025-04-29").as_deref(), Some("low"));
+    assert_eq!(node18_severity_on("2025-04-30").as_deref(), Some("low"));
+}
+
+#[test]
+fn node_version_variable_alone_is_low() {
+    let report = run(json_args(testdata(), &[])).json();
+    let found = node_findings(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["severity"], "low");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(message.contains("only NODE_VERSION"), "{message}");
 }
 
 #[test]
@@ -634,7 +645,7 @@ fn now_flag_overrides_env() {
     assert_eq!(report["audit_date"], NOW);
     let found = node_findings(&report);
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert_eq!(found[0]["severity"], "high");
+    assert_eq!(found[0]["severity"], "low");
 }
 
 #[test]

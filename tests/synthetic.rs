@@ -531,3 +531,47 @@ fn missing_history_is_tolerated() {
     let report = audit(&builder);
     assert_eq!(status(&report, "root-user"), "pass");
 }
+
+#[test]
+fn command_line_credentials_in_history_fire() {
+    let report = audit(
+        &ImageBuilder::new()
+            .config(json!({"User": "app"}))
+            .layer(debian_base())
+            .empty_history("RUN /bin/sh -c curl -u admin:Xk9pL2vQ8mZ3 -o /tmp/x https://artifacts.internal/x # buildkit")
+            .empty_history("RUN /bin/sh -c docker login -u bot -p Zx8Qw7Er6Ty5 registry.internal # buildkit")
+            .empty_history("RUN /bin/sh -c apt-get install -y curl=7.88.1-10 # buildkit"),
+    );
+    let found = findings(&report, "secret-in-config");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let text = report.to_string();
+    assert!(
+        !text.contains("Xk9pL2vQ8mZ3"),
+        "a password leaked into the report"
+    );
+    assert!(
+        !text.contains("Zx8Qw7Er6Ty5"),
+        "a password leaked into the report"
+    );
+}
+
+#[test]
+fn shell_hardlink_to_deleted_path_is_named_by_its_own_path() {
+    let report = audit(
+        &ImageBuilder::new()
+            .config(json!({"User": "app"}))
+            .layer(debian_base())
+            .layer(layer(
+                "ADD shells",
+                vec![
+                    executable("bin/bash", ELF_STUB),
+                    hardlink("bin/sh", "bin/bash"),
+                ],
+            ))
+            .layer(layer("RUN rm /bin/bash", vec![file("bin/.wh.bash", "")])),
+    );
+    let found = findings(&report, "shell-present");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["location"]["path"], "/bin/sh");
+    assert!(!found[0]["message"].as_str().unwrap().contains("/bin/bash"));
+}

@@ -59,11 +59,19 @@ fn run(ctx: &CheckContext<'_>) -> Outcome {
     if sightings.is_empty() {
         return Outcome::NotApplicable("no Node.js found".into());
     }
+    // Majors that a distribution package provides: its maintainers may backport fixes past
+    // the upstream end of life, so the finding says so instead of "no security fixes".
+    let packaged: Vec<u32> = sightings
+        .iter()
+        .filter(|s| s.origin == Origin::Package)
+        .filter_map(|s| nodejs::major_of(&s.version))
+        .collect();
     let (installs, mismatches) = reconcile(sightings);
     let mut findings = Vec::new();
     let mut notes = mismatches;
     for install in installs {
-        match judge(ctx, &install) {
+        let distro = nodejs::major_of(&install.version).is_some_and(|m| packaged.contains(&m));
+        match judge(ctx, &install, distro) {
             Some(finding) => findings.push(finding),
             None => notes.push(format!(
                 "Node.js {} at {} is {}",
@@ -241,13 +249,23 @@ fn reconcile(mut sightings: Vec<Sighting>) -> (Vec<Sighting>, Vec<String>) {
     (installs, notes)
 }
 
-fn judge(ctx: &CheckContext<'_>, install: &Sighting) -> Option<Finding> {
+/// Fix advice when Node.js comes from the distribution's package manager.
+const DISTRO_FIX: &str = "Use a distribution release whose nodejs package is still supported, or install an official Node.js build of the Active LTS line (e.g. `FROM node:26.1.0-bookworm-slim`) instead of the distribution package.";
+
+/// Judges one install; `distro` says a distribution package provides it.
+fn judge(ctx: &CheckContext<'_>, install: &Sighting, distro: bool) -> Option<Finding> {
     let major = nodejs::major_of(&install.version)?;
     let status = nodejs::status(major, ctx.today);
     let line = nodejs::release_line(major);
     let days_left = nodejs::days_until_eol(major, ctx.today);
     let eol = line.map(|l| l.end_of_life.to_string()).unwrap_or_default();
-    let (severity, detail) = match status {
+    let (mut severity, mut detail) = match status {
+        Status::EndOfLife if distro => (
+            Severity::Medium,
+            format!(
+                "is past its upstream end of life ({eol}); the distribution may still backport security fixes to its package, so check its security tracker"
+            ),
+        ),
         Status::EndOfLife => (
             Severity::High,
             match line {
@@ -278,6 +296,14 @@ fn judge(ctx: &CheckContext<'_>, install: &Sighting) -> Option<Finding> {
             ),
         ),
     };
+    if install.origin == Origin::EnvVar {
+        // Only the variable names a version: the image may not contain Node.js at all (a
+        // base image's leftover variable, or a binary deleted by a later layer).
+        severity = severity.min(Severity::Low);
+        detail.push_str(
+            "; only NODE_VERSION says so, because no Node.js binary, header or package was found",
+        );
+    }
     Some(Finding {
         check_id: CHECK.id,
         severity,
@@ -296,7 +322,7 @@ fn judge(ctx: &CheckContext<'_>, install: &Sighting) -> Option<Finding> {
             line: None,
         },
         evidence: None,
-        fix: CHECK.fix.to_owned(),
+        fix: if distro { DISTRO_FIX } else { CHECK.fix }.to_owned(),
     })
 }
 

@@ -110,9 +110,12 @@ fn find_shells(image: &Image) -> BTreeMap<String, ShellBinary> {
                 _ => continue,
             },
             NodeKind::File if !is_executable(node.mode) => continue,
-            NodeKind::File if node.hardlink => {
-                node.link_target.clone().unwrap_or_else(|| path.to_owned())
-            }
+            // A hard link whose original path a later layer deleted is the binary itself.
+            NodeKind::File if node.hardlink => node
+                .link_target
+                .clone()
+                .filter(|target| image.fs.get(target).is_some())
+                .unwrap_or_else(|| path.to_owned()),
             NodeKind::File => path.to_owned(),
             _ => continue,
         };

@@ -71,7 +71,9 @@ fn result(report: &Report, finding: &Finding) -> Value {
     if let Some(evidence) = &finding.evidence {
         message.push_str(&format!(" [{} {}]", evidence.masked, evidence.fingerprint));
     }
+    // SARIF `fixes` must carry file edits; the advice goes into properties instead.
     let mut properties = json!({
+        "fix": finding.fix,
         "severity": finding.severity.as_str(),
         "security-severity": security_severity(finding.severity),
     });
@@ -105,7 +107,6 @@ fn result(report: &Report, finding: &Finding) -> Value {
         "locations": [{"physicalLocation": physical}],
         "partialFingerprints": {"imgaudit/v1": crate::digest::Digest::sha256_of(stable_key.as_bytes()).hex()[..32].to_owned()},
         "properties": properties,
-        "fixes": [{"description": {"text": finding.fix}}],
     })
 }
 

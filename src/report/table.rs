@@ -16,10 +16,16 @@ const FIX_WIDTH: usize = 96;
 
 /// Replaces control characters (from hostile file names or config values) with visible
 /// escapes, so that the table cannot move the cursor or recolour the terminal.
+///
+/// Line breaks are escaped too (a file name with a newline could fake the next table row),
+/// so callers sanitize each value before joining values with their own line breaks. Unicode
+/// direction overrides and isolates, which can make text read in another order, are escaped
+/// as well.
 fn sanitize(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() && c != '\n' {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            let escaped: Vec<char> = if c.is_control() || bidi {
                 c.escape_unicode().collect()
             } else {
                 vec![c]
@@ -27,6 +33,15 @@ fn sanitize(text: &str) -> String {
             escaped
         })
         .collect()
+}
+
+/// Returns "1 finding" or "3 findings".
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 pub fn render(report: &Report) -> String {
@@ -88,10 +103,10 @@ fn write_identity(out: &mut String, report: &Report) {
         (
             "Size",
             format!(
-                "{} stored, {} uncompressed, {} layers",
+                "{} stored, {} uncompressed, {}",
                 human_bytes(image.size_bytes),
                 human_bytes(image.uncompressed_bytes),
-                image.layer_count
+                plural(image.layer_count, "layer")
             ),
         ),
         (
@@ -120,8 +135,8 @@ fn findings_table(report: &Report) -> Table {
         table.add_row(vec![
             finding.severity.as_str().to_uppercase(),
             finding.check_id.to_owned(),
-            sanitize(&describe(finding)),
-            sanitize(&location(finding)),
+            describe(finding),
+            location(finding),
         ]);
     }
     table
@@ -131,29 +146,32 @@ fn describe(finding: &Finding) -> String {
     match &finding.evidence {
         Some(evidence) => format!(
             "{}\n{} {}",
-            finding.message, evidence.masked, evidence.fingerprint
+            sanitize(&finding.message),
+            sanitize(&evidence.masked),
+            evidence.fingerprint
         ),
-        None => finding.message.clone(),
+        None => sanitize(&finding.message),
     }
 }
 
 fn location(finding: &Finding) -> String {
     let mut parts = Vec::new();
     if let Some(path) = &finding.location.path {
+        let path = sanitize(path);
         match finding.location.line {
             Some(line) => parts.push(format!("{path}:{line}")),
-            None => parts.push(path.clone()),
+            None => parts.push(path),
         }
     }
     if let Some(field) = &finding.location.config_field {
-        parts.push(field.clone());
+        parts.push(sanitize(field));
     }
     if let Some(layer) = &finding.location.layer {
         match &layer.created_by {
             Some(created_by) => parts.push(format!(
                 "layer {}: {}",
                 layer.index,
-                crate::image::shorten(created_by, 60)
+                sanitize(&crate::image::shorten(created_by, 60))
             )),
             None => parts.push(format!("layer {}", layer.index)),
         }
@@ -227,8 +245,8 @@ fn write_summary(out: &mut String, report: &Report) {
         "no findings".to_owned()
     } else {
         format!(
-            "{} findings ({})",
-            report.summary.findings,
+            "{} ({})",
+            plural(report.summary.findings, "finding"),
             counts.join(", ")
         )
     };
@@ -328,7 +346,9 @@ mod tests {
     #[test]
     fn sanitize_escapes_control_characters() {
         assert_eq!(super::sanitize("a\u{1b}[31mb"), "a\\u{1b}[31mb");
-        assert_eq!(super::sanitize("line\nnext"), "line\nnext");
+        assert_eq!(super::sanitize("line\nnext"), "line\\u{a}next");
+        assert_eq!(super::sanitize("evil\u{202e}txt.sh"), "evil\\u{202e}txt.sh");
+        assert_eq!(super::sanitize("café"), "café");
     }
 
     #[test]

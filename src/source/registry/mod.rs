@@ -63,17 +63,48 @@ pub fn parse_reference(text: &str) -> Result<Reference, SourceError> {
         })
 }
 
-/// Returns whether `text` looks like an image reference rather than a file name: no path
-/// separators other than repository slashes, and a valid reference syntax.
+/// File extensions of saved images; a missing path with one of them is a missing file, never
+/// a Docker Hub repository of that name.
+const ARCHIVE_EXTENSIONS: &[&str] = &[
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.zst",
+    ".tar.zstd",
+    ".tzst",
+    ".gz",
+    ".zst",
+    ".zstd",
+    ".oci",
+    ".docker",
+    ".img",
+    ".json",
+];
+
+/// Returns whether `text` (a path that does not exist) should be read as an image reference.
+///
+/// A missing file must not silently turn into a pull from Docker Hub, where anyone can publish
+/// a repository with the same name, so these stay files: paths starting with `/` or `.`,
+/// names with an archive extension, single names with a dot (`app.tar.gx`: a typo more likely
+/// than a repository), and paths whose first component is an existing local directory. A
+/// `docker://` prefix or `--input registry` forces a reference.
 pub fn looks_like_reference(text: &str) -> bool {
     if text.starts_with("docker://") {
         return true;
     }
+    let lower = text.to_ascii_lowercase();
     if text.starts_with('/')
         || text.starts_with('.')
-        || text.ends_with(".tar")
         || text.contains("..")
+        || ARCHIVE_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
     {
+        return false;
+    }
+    let first = text.split('/').next().unwrap_or(text);
+    if !text.contains('/') && text.split(':').next().unwrap_or(text).contains('.') {
+        return false;
+    }
+    if text.contains('/') && std::path::Path::new(first).is_dir() {
         return false;
     }
     text.parse::<Reference>().is_ok()
@@ -419,6 +450,13 @@ mod tests {
         assert!(!looks_like_reference("./image.tar"));
         assert!(!looks_like_reference("/tmp/image"));
         assert!(!looks_like_reference("image.tar"));
+        assert!(!looks_like_reference("build/app.tar.gz"));
+        assert!(!looks_like_reference("dist/app.oci"));
+        assert!(!looks_like_reference("busybox-app.docker.ta"));
+        assert!(!looks_like_reference("src/missing"));
+        assert!(looks_like_reference("nginx"));
+        assert!(looks_like_reference("nginx:1.27"));
+        assert!(looks_like_reference("localhost:5000/app"));
         assert!(looks_like_reference("registry.example.com/team/app:1.2"));
         assert!(looks_like_reference("docker://image.tar"));
     }
