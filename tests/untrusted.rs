@@ -38,6 +38,14 @@ fn hostile_member_names_are_contained() {
         b"",
         secret,
     ));
+    let other = b"API_KEY=Zx8Qw7Er6Ty5Ui4Op3\n";
+    tar.extend(raw_entry(
+        b"app/fake\n\xe2\x80\xaerow.env",
+        b'0',
+        other.len() as u64,
+        b"",
+        other,
+    ));
     tar.extend(raw_entry(b"app/caf\xe9\xff.txt", b'0', 2, b"", b"hi"));
     let long_name = format!("app/{}", "d/".repeat(3000));
     let long_name = format!("{long_name}file");
@@ -82,6 +90,10 @@ fn hostile_member_names_are_contained() {
     assert!(
         !table.stdout.contains(&0x1b),
         "raw escape byte in table output"
+    );
+    assert!(
+        text.contains("fake\\u{a}\\u{202e}row.env"),
+        "newline or bidi override not escaped: {text}"
     );
 }
 
