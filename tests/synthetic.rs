@@ -575,3 +575,46 @@ fn shell_hardlink_to_deleted_path_is_named_by_its_own_path() {
     assert_eq!(found[0]["location"]["path"], "/bin/sh");
     assert!(!found[0]["message"].as_str().unwrap().contains("/bin/bash"));
 }
+
+#[test]
+fn passwd_symlink_is_followed_for_root_alias() {
+    let report = audit(
+        &ImageBuilder::new()
+            .config(json!({"User": "rooty"}))
+            .layer(layer(
+                "ADD rootfs",
+                vec![
+                    file(
+                        "usr/lib/passwd",
+                        "root:x:0:0::/root:/bin/sh\nrooty:x:0:0::/root:/bin/sh\n",
+                    ),
+                    symlink("etc/passwd", "../usr/lib/passwd"),
+                ],
+            )),
+    );
+    let found = findings(&report, "root-user");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["severity"], "high", "{found:#?}");
+}
+
+#[test]
+fn unreadable_passwd_target_is_not_called_missing_user() {
+    let report = audit(
+        &ImageBuilder::new()
+            .config(json!({"User": "rooty"}))
+            .layer(layer(
+                "ADD rootfs",
+                vec![
+                    file(
+                        "l0",
+                        "root:x:0:0::/root:/bin/sh\nrooty:x:0:0::/root:/bin/sh\n",
+                    ),
+                    symlink("etc/passwd", "/l0"),
+                ],
+            )),
+    );
+    let found = findings(&report, "root-user");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["severity"], "medium", "{found:#?}");
+    assert!(found[0]["message"].as_str().unwrap().contains("/l0"));
+}

@@ -106,6 +106,23 @@ fn run(ctx: &CheckContext<'_>) -> Outcome {
             notes.push(format!("runs as uid {uid} ({user:?})"));
             Vec::new()
         }
+        Identity::UnknownName(name)
+            if ctx.accounts.is_none() && ctx.image.fs.get("/etc/passwd").is_some() =>
+        {
+            let target = ctx
+                .image
+                .fs
+                .get("/etc/passwd")
+                .and_then(|node| node.link_target.clone())
+                .unwrap_or_else(|| "another file".into());
+            vec![finding(
+                Severity::Medium,
+                format!(
+                    "USER {name:?} could not be resolved to a uid: /etc/passwd links to {target}, which imgaudit did not read, so the user may be root"
+                ),
+                "Use a numeric `USER 10001:10001`, which needs no lookup, or keep /etc/passwd a regular file.",
+            )]
+        }
         Identity::UnknownName(name) => vec![finding(
             Severity::Low,
             format!(

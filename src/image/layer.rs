@@ -43,7 +43,11 @@ const CAPTURED_PATHS: &[&str] = &[
 /// file lists (`/var/lib/dpkg/info/*.list`) tell `secret-in-file` which files a distro
 /// package installed.
 fn captures(path: &str) -> bool {
+    // Account files by name anywhere, because `/etc/passwd` may be a symlink to another
+    // directory (`../usr/lib/passwd`), and the link is only resolved after all layers merge.
+    let name = file_name(path);
     CAPTURED_PATHS.contains(&path)
+        || matches!(name, "passwd" | "group" | "os-release")
         || path.starts_with("/var/lib/dpkg/status.d/")
         || (path.starts_with("/var/lib/dpkg/info/") && path.ends_with(".list"))
         || path.ends_with("/include/node/node_version.h")
