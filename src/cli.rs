@@ -251,6 +251,9 @@ pub fn run(args: &Args) -> Result<Report> {
     let outcomes = checks::run_all(&ctx);
     let mut warnings = image.warnings.clone();
     warnings.extend(scanner.warnings().iter().cloned());
+    if let Some(stale) = stale_release_table(today) {
+        warnings.push(stale);
+    }
 
     let mut report = Report::build(
         ReportContext {
@@ -362,6 +365,13 @@ fn load_image(args: &Args, options: &SourceOptions, load_options: &LoadOptions) 
         let source = source::registry::open(&text, options, &registry_options)?;
         return Ok(Image::load(source, load_options)?);
     }
+    if !path.exists()
+        && let Err(err) = source::registry::parse_reference(&text)
+    {
+        bail!(
+            "{text}: no such file or directory, and not a valid image reference either ({err}); check the path"
+        );
+    }
     match source::detect(path)? {
         InputKind::RandomAccess => {
             let source = source::open(path, options)?;
@@ -378,6 +388,19 @@ fn load_image(args: &Args, options: &SourceOptions, load_options: &LoadOptions) 
             )?)
         }
     }
+}
+
+/// Warns when the audit date is more than a year past the embedded release table, whose
+/// statuses for newer Node.js lines may then be wrong.
+fn stale_release_table(today: jiff::civil::Date) -> Option<String> {
+    let as_of = crate::nodejs::TABLE_AS_OF;
+    // Spans between civil dates are counted in days.
+    let days = as_of.until(today).ok()?.get_days();
+    (days > 365).then(|| {
+        format!(
+            "the Node.js release table is from {as_of}, more than a year before the audit date {today}; update imgaudit for current end-of-life dates"
+        )
+    })
 }
 
 /// Rejects an `--output` path that cannot be written before the audit spends any time.

@@ -1143,3 +1143,56 @@ fn cache_entry_is_used_instead_of_layer() {
     assert!(count(&fresh) > 0);
     assert_eq!(count(&cached), 0);
 }
+
+// Inputs that are neither files nor references
+
+#[test]
+fn missing_archive_path_is_not_pulled() {
+    for name in [
+        "build/app.tar.gz",
+        "dist/app.oci",
+        "app.tar.zst",
+        "busybox-app.docker.ta",
+    ] {
+        let run = run(["--now", NOW, name]);
+        assert_eq!(run.code, Some(2), "{name}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{name}");
+        assert!(
+            !run.stderr.contains("registry"),
+            "{name} was treated as a reference: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(name), "{name}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn invalid_reference_says_so() {
+    let run = run(["--now", NOW, "127.0.0.1:45123/N20:1"]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("not a valid image reference"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn stale_release_table_is_warned() {
+    let late = run([
+        "--format",
+        "json",
+        "--now",
+        "2099-01-01",
+        testdata().to_str().unwrap(),
+    ]);
+    assert!(
+        late.json()["warnings"]
+            .to_string()
+            .contains("release table"),
+        "{}",
+        late.stdout
+    );
+    let current = run(json_args(testdata(), &[])).json();
+    assert!(!current["warnings"].to_string().contains("release table"));
+}
