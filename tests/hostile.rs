@@ -22,7 +22,7 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
-#[allow(dead_code)]
+/// Reads an input that fuzzing or review found from `tests/fuzz/regressions/`.
 fn regression(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fuzz/regressions")
@@ -144,4 +144,15 @@ fn archive_with_maximal_base256_size_is_rejected() {
     let archive = header_with_size_field("manifest.json", b'0', size);
     let err = fuzzing::archive(&archive).unwrap_err();
     assert!(err.contains("more than a tar stream can hold"), "{err}");
+}
+
+// The one-pass reader of compressed archives kept every JSON member whole until the stream
+// ended, bounded only per member (64 MiB). This 13 KB zstd archive expands into six JSON
+// members of 64 MiB each, and more members of the same kind took memory without bound.
+
+#[test]
+fn stream_caps_kept_json_members() {
+    let archive = regression("stream-json-members.tar.zst");
+    let err = fuzzing::archive(&archive).unwrap_err();
+    assert!(err.contains("JSON members total more than"), "{err}");
 }

@@ -23,6 +23,9 @@ use crate::tar_guard::{Limits, TarGuard};
 
 /// Largest JSON member kept (manifests, indexes, configs).
 const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest total of all JSON members kept. Without it, a few kilobytes of zstd could expand
+/// into any number of JSON members, each kept whole until the stream ends.
+const MAX_KEPT_JSON_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A member walked as a layer while the archive streamed.
 struct StreamedLayer {
@@ -76,6 +79,7 @@ pub fn load_stream(
         ..MemoryStore::default()
     };
     let mut streamed: HashMap<String, StreamedLayer> = HashMap::new();
+    let mut kept_json_bytes = 0;
     let entries = archive.entries().map_err(stream_error)?;
     for entry in entries {
         let mut entry = entry.map_err(stream_error)?;
@@ -97,8 +101,15 @@ pub fn load_stream(
                 memory.add_link(&name, &target, kind == tar::EntryType::Symlink);
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                read_member(&mut entry, &name, &ctx, &mut memory, &mut streamed)
-                    .map_err(stream_error)?;
+                read_member(
+                    &mut entry,
+                    &name,
+                    &ctx,
+                    &mut memory,
+                    &mut streamed,
+                    &mut kept_json_bytes,
+                )
+                .map_err(stream_error)?;
             }
             _ => {}
         }
@@ -163,13 +174,15 @@ fn check_tar_head(head: &[u8], label: &Path) -> Result<(), ImageError> {
     }))
 }
 
-/// Keeps a JSON member, or walks any other member as a layer.
+/// Keeps a JSON member, adding its size to `kept_json_bytes`, or walks any other member as a
+/// layer.
 fn read_member(
     entry: &mut dyn Read,
     name: &str,
     ctx: &WalkContext<'_>,
     memory: &mut MemoryStore,
     streamed: &mut HashMap<String, StreamedLayer>,
+    kept_json_bytes: &mut u64,
 ) -> io::Result<()> {
     let mut head = Vec::with_capacity(512);
     entry.take(512).read_to_end(&mut head)?;
@@ -181,6 +194,17 @@ fn read_member(
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{name} is JSON larger than the {MAX_JSON_BYTES}-byte limit"),
+            ));
+        }
+        *kept_json_bytes += bytes.len() as u64;
+        if *kept_json_bytes > MAX_KEPT_JSON_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the archive's JSON members total more than {MAX_KEPT_JSON_BYTES} bytes; \
+                     save it uncompressed to a file and pass that path, so that members are read \
+                     on demand"
+                ),
             ));
         }
         memory.files.insert(name.to_owned(), bytes);
