@@ -10,7 +10,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::civil::Date;
@@ -128,26 +127,27 @@ fn io_text(err: io::Error) -> String {
     format!("failed to write a fuzz input file: {err}")
 }
 
-/// Loads `data` as an image archive file the way the command line does: [`source::detect`],
+/// Audits `data` as an image archive file the way the command line does: [`source::detect`],
 /// then [`source::open`] and [`Image::load`] for an uncompressed tar, or
-/// [`stream::load_stream`] for a gzip- or zstd-compressed one. Checks are left to the other
-/// targets, because each would add the cost of building a secret scanner to every run.
+/// [`stream::load_stream`] for a gzip- or zstd-compressed one, then every check and the report
+/// in both formats.
 pub fn archive(data: &[u8]) -> Result<(), String> {
     let dir = scratch()?;
     let path = dir.write("image.tar", data).map_err(io_text)?;
     let options = SourceOptions::default();
     let load_options = LoadOptions::default();
-    match source::detect(&path).map_err(|err| err.to_string())? {
+    let image = match source::detect(&path).map_err(|err| err.to_string())? {
         InputKind::RandomAccess => {
             let source = source::open(&path, &options).map_err(|err| err.to_string())?;
-            Image::load(source, &load_options).map_err(|err| err.to_string())?;
+            Image::load(source, &load_options).map_err(|err| err.to_string())?
         }
         InputKind::Stream => {
             let file = std::fs::File::open(&path).map_err(io_text)?;
             stream::load_stream(Box::new(file), &path, &options, &load_options)
-                .map_err(|err| err.to_string())?;
+                .map_err(|err| err.to_string())?
         }
-    }
+    };
+    check_and_report(&image);
     Ok(())
 }
 
@@ -159,8 +159,7 @@ pub fn archive(data: &[u8]) -> Result<(), String> {
 /// Even layers are verified as stored blobs (OCI), odd layers as uncompressed tars (classic
 /// `docker save`), so both orders of digest check and tar guard run. The digests are those of
 /// the given bytes, so an odd layer that is compressed fails its `diff_id` check after its walk.
-/// Unlike [`Image::load`], this walks layers one after another and builds the secret scanner
-/// once per process, because building it costs more than walking a small layer.
+/// Unlike [`Image::load`], this walks the layers one after another rather than in parallel.
 pub fn layers(data: &[u8]) -> Result<(), String> {
     let dir = scratch()?;
     let mut blobs = Vec::new();
@@ -195,9 +194,10 @@ pub fn layers(data: &[u8]) -> Result<(), String> {
         warnings: Vec::new(),
     };
 
+    let scanner = Scanner::shared_default();
     let image_bytes = AtomicU64::new(0);
     let ctx = WalkContext {
-        scanner: scanner(),
+        scanner: &scanner,
         limits: Limits::default(),
         image_bytes: &image_bytes,
     };
@@ -232,12 +232,6 @@ pub fn layers(data: &[u8]) -> Result<(), String> {
         (check.run)(&ctx);
     }
     Ok(())
-}
-
-/// Returns the secret scanner, built once per process.
-fn scanner() -> &'static Scanner {
-    static SCANNER: OnceLock<Scanner> = OnceLock::new();
-    SCANNER.get_or_init(Scanner::new)
 }
 
 fn identity(config_digest: Digest, layer_count: usize) -> ImageIdentity {
@@ -448,7 +442,7 @@ pub fn text_parsers(data: &[u8]) {
 /// Scans `data[1..]` as the file that `data[0]` selects from [`SECRET_FILE_NAMES`], as a
 /// config or history text, and line by line as `NAME=value` assignments.
 pub fn secrets(data: &[u8]) {
-    let scanner = scanner();
+    let scanner = Scanner::shared_default();
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
