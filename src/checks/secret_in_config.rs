@@ -101,15 +101,8 @@ fn judge(ctx: &CheckContext<'_>, scanner: &Scanner, candidate: &Candidate) -> Ve
     } else {
         format!("{} {} holds", candidate.field, candidate.name)
     };
-    let mut found = scanner.scan_config_text(&candidate.field, &candidate.value);
-    if found.is_empty() && !candidate.name.is_empty() {
-        found.extend(scanner.judge_named_value(
-            &candidate.field,
-            &candidate.name,
-            &candidate.value,
-        ));
-    }
-    found
+    scanner
+        .scan_config_value(&candidate.field, &candidate.name, &candidate.value)
         .into_iter()
         .map(|found| Finding {
             check_id: CHECK.id,

@@ -53,6 +53,8 @@ pub struct Outcome {
     pub binary: bool,
     pub bytes: u64,
     pub chunks: u64,
+    /// Matches that an allowlist suppressed.
+    pub suppressed: u64,
 }
 
 /// State carried from one chunk to the next.
@@ -320,6 +322,7 @@ impl Scanner {
             .chain(&self.allowlists)
             .any(|list| list.suppresses(&candidate))
         {
+            state.outcome.suppressed += 1;
             return true;
         }
 

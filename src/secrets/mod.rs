@@ -276,6 +276,25 @@ impl Scanner {
         .matches
     }
 
+    /// Scans a config variable (`name` may be empty, for a whole history line): its value by
+    /// the rules, and when no rule matched or was suppressed, by its name
+    /// ([`Scanner::judge_named_value`]).
+    pub fn scan_config_value(&self, field: &str, name: &str, value: &str) -> Vec<SecretMatch> {
+        let outcome = self
+            .scan_stream(
+                Subject::Config(field),
+                value.len() as u64,
+                &mut value.as_bytes(),
+            )
+            .expect("reading from a byte slice cannot fail");
+        if !outcome.matches.is_empty() || outcome.suppressed > 0 || name.is_empty() {
+            return outcome.matches;
+        }
+        self.judge_named_value(field, name, value)
+            .into_iter()
+            .collect()
+    }
+
     /// Judges a config variable whose value no provider rule matched: it is reported when its
     /// name marks a credential and the value is not a placeholder or reference, unless an
     /// allowlist suppresses it.

@@ -447,6 +447,28 @@ fn allowlist_on_config_field() {
 }
 
 #[test]
+fn suppressed_config_value_is_not_judged_by_name() {
+    let token = npm_token(60);
+    let scanner = Scanner::with_config(&ScannerConfig {
+        allowlists: vec![AllowlistSpec {
+            source: "allowlist 1".into(),
+            reason: "revoked".into(),
+            fingerprints: vec![fingerprint("npm-token", &token)],
+            ..AllowlistSpec::default()
+        }],
+        ..ScannerConfig::default()
+    })
+    .unwrap();
+    assert!(
+        scanner
+            .scan_config_value("config.Env", "NPM_TOKEN", &token)
+            .is_empty()
+    );
+    let other = scanner.scan_config_value("config.Env", "NPM_TOKEN", "hunter2-prod");
+    assert_eq!(other[0].rule_id, NAMED_VARIABLE_RULE_ID);
+}
+
+#[test]
 fn gitleaks_rule_fields_apply() {
     let loaded = gitleaks::parse(
         r#"
