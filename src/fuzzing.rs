@@ -135,7 +135,7 @@ pub fn archive(data: &[u8]) -> Result<(), String> {
     let dir = scratch()?;
     let path = dir.write("image.tar", data).map_err(io_text)?;
     let options = SourceOptions::default();
-    let load_options = LoadOptions::default();
+    let load_options = load_options();
     let image = match source::detect(&path).map_err(|err| err.to_string())? {
         InputKind::RandomAccess => {
             let source = source::open(&path, &options).map_err(|err| err.to_string())?;
@@ -461,13 +461,24 @@ pub fn secrets(data: &[u8]) {
     }
 }
 
+/// Returns the command line's default load options. `LoadOptions::default()` would build a new
+/// secret scanner on every call, which costs more than most fuzz inputs take to read.
+fn load_options() -> LoadOptions {
+    LoadOptions {
+        requested_platform: None,
+        limits: Limits::default(),
+        scanner: Scanner::shared_default(),
+        cache: None,
+    }
+}
+
 fn open_and_audit(path: &Path) -> Result<(), String> {
     let source = source::open(path, &SourceOptions::default()).map_err(|err| err.to_string())?;
     audit(source)
 }
 
 fn audit(source: ImageSource) -> Result<(), String> {
-    let image = Image::load(source, &LoadOptions::default()).map_err(|err| err.to_string())?;
+    let image = Image::load(source, &load_options()).map_err(|err| err.to_string())?;
     check_and_report(&image);
     Ok(())
 }
