@@ -247,7 +247,7 @@ pub fn run(args: &Args) -> Result<Report> {
 
     scanner.log_skips();
 
-    let ctx = CheckContext::new(&image, today).with_secrets(Arc::clone(&scanner));
+    let ctx = CheckContext::with_scanner(&image, today, Arc::clone(&scanner));
     let outcomes = checks::run_all(&ctx);
     let mut warnings = image.warnings.clone();
     warnings.extend(scanner.warnings().iter().cloned());

@@ -99,19 +99,19 @@ pub struct CheckContext<'a> {
 
 impl<'a> CheckContext<'a> {
     pub fn new(image: &'a Image, today: Date) -> CheckContext<'a> {
+        CheckContext::with_scanner(image, today, Scanner::shared_default())
+    }
+
+    /// Builds the context with `scanner` (the one that scanned the layers) for the config
+    /// check.
+    pub fn with_scanner(image: &'a Image, today: Date, scanner: Arc<Scanner>) -> CheckContext<'a> {
         CheckContext {
             image,
             today,
             os_release: crate::image::os::os_release(image),
             accounts: crate::image::os::accounts(image),
-            secrets: Scanner::shared_default(),
+            secrets: scanner,
         }
-    }
-
-    /// Uses `scanner` (the one that scanned the layers) for the config check.
-    pub fn with_secrets(mut self, scanner: Arc<Scanner>) -> CheckContext<'a> {
-        self.secrets = scanner;
-        self
     }
 
     /// Names a layer for a finding's location.
