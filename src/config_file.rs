@@ -273,6 +273,7 @@ fn convert_allowlist(
         regex_target: entry.regex_target.unwrap_or_default(),
         stopwords: entry.stopwords,
         fingerprints: entry.fingerprints,
+        origin: Origin::User,
     })
 }
 

@@ -33,7 +33,7 @@ pub enum Condition {
 }
 
 /// An allowlist as written in a configuration file, before its regexes are compiled.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AllowlistSpec {
     /// Origin of the entry, for the report: `.imgaudit.toml allowlist 2`.
     pub source: String,
@@ -49,6 +49,9 @@ pub struct AllowlistSpec {
     pub stopwords: Vec<String>,
     /// Fingerprints as the report prints them (`sha256:` and 16 hex digits).
     pub fingerprints: Vec<String>,
+    /// Where the entry was read; an invalid entry of a gitleaks file is skipped with a
+    /// warning rather than rejected.
+    pub origin: super::compiled::Origin,
 }
 
 /// Invalid regex in an allowlist.
@@ -84,6 +87,23 @@ pub struct Candidate<'a> {
     pub whole_match: &'a [u8],
     pub line: &'a [u8],
     pub fingerprint: &'a str,
+}
+
+impl Default for AllowlistSpec {
+    fn default() -> AllowlistSpec {
+        AllowlistSpec {
+            source: String::new(),
+            reason: String::new(),
+            rules: Vec::new(),
+            condition: Condition::Or,
+            paths: Vec::new(),
+            regexes: Vec::new(),
+            regex_target: RegexTarget::Secret,
+            stopwords: Vec::new(),
+            fingerprints: Vec::new(),
+            origin: super::compiled::Origin::User,
+        }
+    }
 }
 
 impl Allowlist {

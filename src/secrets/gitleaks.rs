@@ -143,6 +143,58 @@ pub fn parse(text: &str, label: &str) -> Result<Loaded, GitleaksError> {
     Ok(loaded)
 }
 
+/// Rewrites the Go RE2 forms that the `regex` crate rejects: a `{` that does not start a
+/// repetition (`{n}`, `{n,}`, `{n,m}`) is a literal brace in Go, so it is escaped.
+pub fn go_compatible(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut in_class = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            out.push(c);
+            if let Some(next) = chars.get(i + 1) {
+                out.push(*next);
+            }
+            i += 2;
+            continue;
+        }
+        match c {
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '{' if !in_class && !starts_repetition(&chars[i + 1..]) => {
+                out.push_str("\\{");
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// Returns whether `rest` (the text after a `{`) is `n}`, `n,}` or `n,m}`.
+fn starts_repetition(rest: &[char]) -> bool {
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return false;
+    }
+    match rest.get(digits) {
+        Some('}') => true,
+        Some(',') => {
+            let more = rest[digits + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            rest.get(digits + 1 + more) == Some(&'}')
+        }
+        _ => false,
+    }
+}
+
 fn convert_rule(rule: &RuleEntry, label: &str, warnings: &mut Vec<String>) -> Option<RuleSpec> {
     let id = format!("{ID_PREFIX}{}", rule.id);
     if !rule.required.is_empty() {
@@ -182,11 +234,11 @@ fn convert_rule(rule: &RuleEntry, label: &str, warnings: &mut Vec<String>) -> Op
             .unwrap_or_else(|| format!("gitleaks rule {}", rule.id)),
         severity: Severity::High,
         keywords: rule.keywords.iter().map(|k| k.to_lowercase()).collect(),
-        regex,
+        regex: go_compatible(&regex),
         // gitleaks treats 0 like an unset group.
         secret_group: rule.secret_group.filter(|g| *g > 0),
         min_entropy: rule.entropy.unwrap_or(0.0),
-        path: rule.path.clone(),
+        path: rule.path.as_deref().map(go_compatible),
         binary: false,
         ascii: true,
         allowlists,
@@ -240,11 +292,12 @@ fn convert_allowlist(
             .map(|r| format!("{ID_PREFIX}{r}"))
             .collect(),
         condition,
-        paths: entry.paths.clone(),
-        regexes: entry.regexes.clone(),
+        paths: entry.paths.iter().map(|p| go_compatible(p)).collect(),
+        regexes: entry.regexes.iter().map(|r| go_compatible(r)).collect(),
         regex_target,
         stopwords: entry.stopwords.clone(),
         fingerprints: Vec::new(),
+        origin: Origin::Gitleaks,
     }
 }
 
@@ -320,6 +373,14 @@ stopwords = ["example"]
         )
         .unwrap();
         assert_eq!(loaded.rules[0].secret_group, None);
+    }
+
+    #[test]
+    fn literal_braces_are_escaped() {
+        assert_eq!(go_compatible(r"^\$(?:\d+|{\d+})$"), r"^\$(?:\d+|\{\d+})$");
+        assert_eq!(go_compatible(r"a{2,5}b{3}c{4,}"), r"a{2,5}b{3}c{4,}");
+        assert_eq!(go_compatible(r"^\{\{[ {]*}}$"), r"^\{\{[ {]*}}$");
+        assert_eq!(go_compatible(r"x{y}"), r"x\{y}");
     }
 
     #[test]

@@ -184,11 +184,16 @@ impl Scanner {
                 Err(err) => return Err(err.into()),
             }
         }
-        let allowlists = config
-            .allowlists
-            .iter()
-            .map(Allowlist::compile)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut allowlists = Vec::new();
+        for spec in &config.allowlists {
+            match Allowlist::compile(spec) {
+                Ok(list) => allowlists.push(list),
+                Err(err) if spec.origin == Origin::Gitleaks => {
+                    warnings.push(format!("{err}; the allowlist is skipped"));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
         for list in &allowlists {
             if list.is_empty() {
                 warnings.push(format!(

@@ -469,6 +469,36 @@ fn suppressed_config_value_is_not_judged_by_name() {
 }
 
 #[test]
+fn gitleaks_allowlist_errors_are_warnings() {
+    let text = r#"
+[[rules]]
+id = "k"
+regex = '''needle[0-9]+'''
+keywords = ["needle"]
+
+[allowlist]
+description = "one regex Rust rejects, one written the Go way"
+regexes = ['''(?<=x)y''', '''^\$(?:\d+|{\d+})$''']
+"#;
+    let loaded = gitleaks::parse(text, "g.toml").unwrap();
+    let scanner = Scanner::with_config(&ScannerConfig {
+        rules: loaded.rules,
+        allowlists: loaded.allowlists,
+        ..ScannerConfig::default()
+    })
+    .unwrap();
+    assert!(
+        scanner
+            .warnings()
+            .iter()
+            .any(|w| w.contains("allowlist is skipped")),
+        "{:?}",
+        scanner.warnings()
+    );
+    assert_eq!(scanner.scan_file("/app/x.txt", b"needle123\n").len(), 1);
+}
+
+#[test]
 fn gitleaks_rule_fields_apply() {
     let loaded = gitleaks::parse(
         r#"
