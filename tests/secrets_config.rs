@@ -538,3 +538,32 @@ fn file_above_the_limit_is_skipped_and_counted() {
     assert!(findings(&report, "secret-in-file").is_empty());
     assert_eq!(skipped(&report, "too-large"), 1);
 }
+
+#[test]
+fn per_file_limit_truncates_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..8)
+        .map(|i| format!("T{i}={}\n", npm_token(char::from(b'a' + i))))
+        .collect();
+    let image = write_image(dir.path(), &app_image(vec![file("app/tokens.txt", &text)]));
+    std::fs::write(
+        dir.path().join(".imgaudit.toml"),
+        "[secrets]\nmax_matches_per_file = 5\n",
+    )
+    .unwrap();
+    let report = json_in(dir.path(), &[], &image);
+    assert_eq!(findings(&report, "secret-in-file").len(), 5);
+    assert_eq!(report["scan"]["truncated_file_count"], 1);
+    assert_eq!(report["scan"]["truncated_files"][0], "/app/tokens.txt");
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "secret-in-file")
+        .unwrap();
+    let notes = check["notes"].to_string();
+    assert!(
+        notes.contains("the scan of /app/tokens.txt stopped at 5 matches per file"),
+        "{notes}"
+    );
+}

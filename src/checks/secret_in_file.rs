@@ -70,6 +70,20 @@ fn run(ctx: &CheckContext<'_>) -> Outcome {
             "truncated: rule {rule} matched {count} times; the first {limit} are reported (max_findings_per_rule)"
         ));
     }
+    let scan = ctx.secrets.summary();
+    if scan.truncated_file_count > 0 {
+        let unlisted = scan.truncated_file_count - scan.truncated_files.len() as u64;
+        let more = if unlisted > 0 {
+            format!(" and {unlisted} more")
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "truncated: the scan of {}{more} stopped at {} matches per file (max_matches_per_file)",
+            scan.truncated_files.join(", "),
+            scan.max_matches_per_file
+        ));
+    }
     Outcome::Evaluated { findings, notes }
 }
 
