@@ -567,3 +567,22 @@ fn per_file_limit_truncates_with_a_note() {
         "{notes}"
     );
 }
+
+#[test]
+fn debug_log_counts_skips_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = write_image(
+        dir.path(),
+        &app_image(vec![
+            file("usr/share/doc/tool/README", "docs\n"),
+            file("usr/share/man/man1/tool.1", "manual\n"),
+        ]),
+    );
+    let (code, _, stderr) = run_in(dir.path(), &["-vv"], &image);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("secret scan skipped files") && l.contains("distro-documentation"))
+        .unwrap_or_else(|| panic!("no skip line in {stderr}"));
+    assert!(line.contains("files=2"), "{line}");
+}
