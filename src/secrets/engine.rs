@@ -194,7 +194,13 @@ impl Scanner {
                 } else {
                     memchr::memrchr(b'\n', data).map_or(0, |i| i + 1)
                 };
-                let from = state.lines_read_to.saturating_sub(base) as usize;
+                // Lines before `from` were read with the previous chunk. When the previous
+                // chunk ended inside a line longer than the overlap, that line is skipped.
+                let from = if state.lines_read_to >= base {
+                    (state.lines_read_to - base) as usize
+                } else {
+                    memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1)
+                };
                 state.lines_read_to = base + end as u64;
                 assign::find(&data[..end], format, from)
             }

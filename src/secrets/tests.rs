@@ -275,6 +275,19 @@ fn dotenv_lines_across_chunks_are_read_once() {
 }
 
 #[test]
+fn dotenv_line_longer_than_overlap_is_not_split() {
+    // A 200 KiB value crosses the chunk boundary; its tail must not be read as a new line.
+    let mut text = "A=1\n".repeat((engine::CHUNK_BYTES - 100_000) / 4);
+    text.push_str("LONG=");
+    text.push_str(&"a1b2c3d4".repeat(25_000));
+    text.push_str("&token=Xk9pL2vQ8mZ3rT7w\nDB_PASSWORD=hunter2-prod\n");
+    let matches = Scanner::new().scan_file("/app/.env", text.as_bytes());
+    let ids: Vec<&str> = matches.iter().map(|m| m.rule_id.as_str()).collect();
+    assert_eq!(ids, vec![ASSIGNMENT_RULE_ID]);
+    assert_eq!(matches[0].masked, "******** (12 chars)");
+}
+
+#[test]
 fn minified_single_line_is_scanned_across_chunks() {
     let token = npm_token(40);
     let mut text = "a".repeat(engine::CHUNK_BYTES - 20);
