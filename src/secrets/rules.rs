@@ -563,6 +563,8 @@ pub const RULES: &[Rule] = &[
     },
     // ---------------------------------------------------------------------------------------
     // SaaS used by web applications
+    // NOTE: Vercel (`vcp_`…), Clerk and Supabase (`sb_secret_`) publish prefixes but not
+    // lengths; the length bounds of their rules are assumptions, checked against no real key.
     Rule {
         id: "vercel-token",
         title: "Vercel access token or API key",
