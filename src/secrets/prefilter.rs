@@ -8,7 +8,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
-/// Most patterns in one automaton: Teddy handles at most 64.
+/// Maximum patterns in one automaton: Teddy handles at most 64.
 pub const MAX_PATTERNS_PER_AUTOMATON: usize = 64;
 
 struct Automaton {
@@ -170,7 +170,8 @@ mod tests {
         let prefilter = Prefilter::build(&words);
         assert_eq!(prefilter.automaton_count(), 3);
         let hits = prefilter.hits(b"... kw007x ... kw149x ...");
-        assert!(hits[7] && hits[149]);
+        assert!(hits[7]);
+        assert!(hits[149]);
         assert_eq!(hits.iter().filter(|h| **h).count(), 2);
     }
 }

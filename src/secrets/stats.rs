@@ -115,7 +115,7 @@ pub struct TruncatedRule {
     pub dropped: usize,
 }
 
-/// What the secret scan did, for the report's `scan` section and `--explain`.
+/// Summary of one secret scan, for the report's `scan` section and `--explain`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ScanSummary {
     pub rules: RuleCounts,
@@ -150,6 +150,33 @@ fn lock_clone<T: Clone>(list: &Mutex<Vec<T>>) -> Vec<T> {
 
 pub fn summarize(scanner: &Scanner) -> ScanSummary {
     let stats = &scanner.stats;
+    let suppressed = suppressed_counts(scanner);
+    let mut truncated_files = lock_clone(&stats.truncated_files);
+    truncated_files.sort();
+    let mut truncated_rules = lock_clone(&stats.truncated_rules);
+    truncated_rules.sort_by(|a, b| a.rule.cmp(&b.rule));
+
+    ScanSummary {
+        rules: rule_counts(scanner),
+        keyword_automata: scanner.prefilter.automaton_count(),
+        files_scanned: stats.files.load(Ordering::Relaxed),
+        binary_files_scanned: stats.binary_files.load(Ordering::Relaxed),
+        files_scanned_in_chunks: stats.chunked_files.load(Ordering::Relaxed),
+        bytes_scanned: stats.bytes.load(Ordering::Relaxed),
+        max_file_bytes: scanner.limits.max_file_bytes,
+        max_matches_per_file: scanner.limits.max_matches_per_file,
+        max_findings_per_rule: scanner.limits.max_findings_per_rule,
+        skipped: skip_counts(scanner),
+        suppressed_total: suppressed.iter().map(|s| s.findings).sum(),
+        suppressed,
+        truncated_files,
+        truncated_file_count: stats.truncated_file_count.load(Ordering::Relaxed),
+        truncated_rules,
+        warnings: scanner.warnings.clone(),
+    }
+}
+
+fn rule_counts(scanner: &Scanner) -> RuleCounts {
     let count = |origin: Origin| scanner.rules.iter().filter(|r| r.origin == origin).count();
     let mut by_class = BTreeMap::new();
     for rule in &scanner.rules {
@@ -157,6 +184,16 @@ pub fn summarize(scanner: &Scanner) -> ScanSummary {
             *by_class.entry(class.as_str()).or_insert(0) += 1;
         }
     }
+    RuleCounts {
+        built_in: count(Origin::BuiltIn),
+        user: count(Origin::User),
+        gitleaks: count(Origin::Gitleaks),
+        disabled: scanner.disabled_rules.clone(),
+        built_in_by_class: by_class,
+    }
+}
+
+fn skip_counts(scanner: &Scanner) -> Vec<SkipCount> {
     let mut skipped: Vec<SkipCount> = scanner
         .scope
         .rules
@@ -173,9 +210,13 @@ pub fn summarize(scanner: &Scanner) -> ScanSummary {
             "files above max_file_bytes ({} bytes)",
             scanner.scope.max_file_bytes
         ),
-        files: stats.too_large(),
+        files: scanner.stats.too_large(),
     });
-    let suppressed: Vec<SuppressedCount> = scanner
+    skipped
+}
+
+fn suppressed_counts(scanner: &Scanner) -> Vec<SuppressedCount> {
+    scanner
         .allowlists
         .iter()
         .chain(scanner.rules.iter().flat_map(|r| &r.allowlists))
@@ -184,33 +225,5 @@ pub fn summarize(scanner: &Scanner) -> ScanSummary {
             reason: list.reason.clone(),
             findings: list.suppressed(),
         })
-        .collect();
-    let mut truncated_files = lock_clone(&stats.truncated_files);
-    truncated_files.sort();
-    let mut truncated_rules = lock_clone(&stats.truncated_rules);
-    truncated_rules.sort_by(|a, b| a.rule.cmp(&b.rule));
-    ScanSummary {
-        rules: RuleCounts {
-            built_in: count(Origin::BuiltIn),
-            user: count(Origin::User),
-            gitleaks: count(Origin::Gitleaks),
-            disabled: scanner.disabled_rules.clone(),
-            built_in_by_class: by_class,
-        },
-        keyword_automata: scanner.prefilter.automaton_count(),
-        files_scanned: stats.files.load(Ordering::Relaxed),
-        binary_files_scanned: stats.binary_files.load(Ordering::Relaxed),
-        files_scanned_in_chunks: stats.chunked_files.load(Ordering::Relaxed),
-        bytes_scanned: stats.bytes.load(Ordering::Relaxed),
-        max_file_bytes: scanner.limits.max_file_bytes,
-        max_matches_per_file: scanner.limits.max_matches_per_file,
-        max_findings_per_rule: scanner.limits.max_findings_per_rule,
-        skipped,
-        suppressed_total: suppressed.iter().map(|s| s.findings).sum(),
-        suppressed,
-        truncated_files,
-        truncated_file_count: stats.truncated_file_count.load(Ordering::Relaxed),
-        truncated_rules,
-        warnings: scanner.warnings.clone(),
-    }
+        .collect()
 }
