@@ -586,3 +586,27 @@ fn debug_log_counts_skips_per_rule() {
         .unwrap_or_else(|| panic!("no skip line in {stderr}"));
     assert!(line.contains("files=2"), "{line}");
 }
+
+#[test]
+fn gitleaks_global_allowlist_spares_builtin_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = write_image(
+        dir.path(),
+        &app_image(vec![file(
+            "app/node_modules/internal-sdk/config.js",
+            &format!("module.exports = {{ token: '{}' }};\n", npm_token('r')),
+        )]),
+    );
+    let rules_file = dir.path().join("gitleaks.toml");
+    std::fs::write(
+        &rules_file,
+        "[allowlist]\ndescription = \"dependencies\"\npaths = ['''(?:^|/)node_modules(?:/.*)?$''']\n\n[[rules]]\nid = \"npm\"\nregex = '''npm_[A-Za-z0-9]{36}'''\nkeywords = [\"npm_\"]\n",
+    )
+    .unwrap();
+    let report = json_in(
+        dir.path(),
+        &["--gitleaks-config", rules_file.to_str().unwrap()],
+        &image,
+    );
+    assert_eq!(rules(&report), vec!["npm-token"]);
+}

@@ -3,11 +3,11 @@
 //! allowlists (`[allowlist]` or `[[allowlists]]`, with `targetRules`).
 //!
 //! Rule ids get a `gitleaks:` prefix in findings, because gitleaks' ids (`private-key`,
-//! `jwt`) overlap imgaudit's. Regexes are compiled by the `regex` crate with ASCII classes,
-//! which is close to Go's RE2; a rule whose regex does not compile is skipped and named in
-//! the report's warnings. What gitleaks features do not apply to image layers is reported as
-//! a warning too: `commits` in allowlists, `[extend]`, path-only rules and composite rules
-//! (`[[rules.required]]`).
+//! `jwt`) overlap imgaudit's. A global allowlist applies to the file's rules only. Regexes are
+//! compiled by the `regex` crate with ASCII classes, which is close to Go's RE2. A rule whose
+//! regex does not compile is skipped and named in the report's warnings. Features that do not
+//! apply to image layers are reported as warnings too: `commits` in allowlists, `[extend]`,
+//! path-only rules and composite rules (`[[rules.required]]`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -133,12 +133,17 @@ pub fn parse(text: &str, label: &str) -> Result<Loaded, GitleaksError> {
         }
     }
 
+    // A global allowlist of the file covers the file's own rules, not imgaudit's built-in
+    // ones: gitleaks' default config allowlists all of `node_modules`, where web apps leak.
+    let own_rules: Vec<String> = loaded.rules.iter().map(|r| r.id.clone()).collect();
     let globals = file.allowlist.iter().chain(&file.allowlists);
     for (index, entry) in globals.enumerate() {
         let source = format!("gitleaks config {label} allowlist {}", index + 1);
-        loaded
-            .allowlists
-            .push(convert_allowlist(entry, source, &mut loaded.warnings));
+        let mut spec = convert_allowlist(entry, source, &mut loaded.warnings);
+        if spec.rules.is_empty() {
+            spec.rules = own_rules.clone();
+        }
+        loaded.allowlists.push(spec);
     }
     Ok(loaded)
 }
