@@ -224,6 +224,12 @@ fn convert_rule(entry: RuleEntry) -> Result<RuleSpec, String> {
             entry.id
         ));
     }
+    if entry.regex.is_empty() && entry.path.is_none() {
+        return Err(format!(
+            "rule {:?}: regex is empty; give a regex, or a path for a rule that reports whole files",
+            entry.id
+        ));
+    }
     let severity = match entry.severity.as_deref() {
         None => Severity::High,
         Some(text) => text
@@ -369,6 +375,16 @@ paths = ['''^/opt/vendor/''']
             parse_text("[[secrets.rules]]\nid = \"x\"\nregex = \"y\"\nseverity = \"urgent\"\n")
                 .unwrap_err();
         assert!(err.to_string().contains("rule \"x\""), "{err}");
+    }
+
+    #[test]
+    fn empty_regex_needs_a_path() {
+        let err = parse_text("[[secrets.rules]]\nid = \"x\"\nregex = \"\"\n").unwrap_err();
+        assert!(err.to_string().contains("regex is empty"), "{err}");
+        let (config, _) =
+            parse_text("[[secrets.rules]]\nid = \"p12\"\nregex = \"\"\npath = '''\\.p12$'''\n")
+                .unwrap();
+        assert_eq!(config.rules[0].path.as_deref(), Some(r"\.p12$"));
     }
 
     #[test]

@@ -610,3 +610,33 @@ fn gitleaks_global_allowlist_spares_builtin_rules() {
     );
     assert_eq!(rules(&report), vec!["npm-token"]);
 }
+
+#[test]
+fn path_only_rule_reports_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = write_image(
+        dir.path(),
+        &app_image(vec![
+            file("app/certs/client.p12", "\u{0}binary key store"),
+            file("app/certs/readme.txt", "see client.p12\n"),
+        ]),
+    );
+    let rules_file = dir.path().join("gitleaks.toml");
+    std::fs::write(
+        &rules_file,
+        "[[rules]]\nid = \"pkcs12-file\"\ndescription = \"PKCS #12 key store\"\npath = '''(?i)(?:^|/)[^/]+\\.(?:p12|pfx)$'''\n",
+    )
+    .unwrap();
+    let report = json_in(
+        dir.path(),
+        &["--gitleaks-config", rules_file.to_str().unwrap()],
+        &image,
+    );
+    let found = findings(&report, "secret-in-file");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["evidence"]["rule"], "gitleaks:pkcs12-file");
+    assert_eq!(found[0]["location"]["path"], "/app/certs/client.p12");
+    assert_eq!(found[0]["evidence"]["masked"], "(the whole file)");
+    assert!(found[0]["location"].get("line").is_none());
+    assert_eq!(report["scan"]["rules"]["gitleaks"], 1);
+}

@@ -306,6 +306,17 @@ fn read_content(
         ))
     };
 
+    // Path-only secret rules report a file by its name alone (a `.p12` key store).
+    secrets.extend(
+        ctx.scanner
+            .path_findings(&path)
+            .into_iter()
+            .map(|found| FileSecret {
+                path: path.clone(),
+                found,
+            }),
+    );
+
     if is_node_binary(&path, size) {
         let (head, version) = scan_node_binary(entry).map_err(read_error)?;
         layer_entry.facts.node_version = version;

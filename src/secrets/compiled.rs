@@ -23,6 +23,7 @@ pub struct RuleSpec {
     pub title: String,
     pub severity: Severity,
     pub keywords: Vec<String>,
+    /// Empty for a path-only rule, which reports every file whose path matches `path`.
     pub regex: String,
     /// Capture group of the secret; `None` for gitleaks' default, the first non-empty group
     /// (or the whole match when the regex has no groups).
@@ -52,6 +53,43 @@ pub enum RuleError {
     },
     #[error("rule {id:?}: {source}")]
     Allowlist { id: String, source: AllowlistError },
+}
+
+/// A path-only rule: it reports every file whose path matches.
+pub struct PathRule {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub origin: Origin,
+    pub path: Regex,
+    pub allowlists: Vec<Allowlist>,
+}
+
+impl PathRule {
+    pub fn from_spec(spec: &RuleSpec) -> Result<PathRule, RuleError> {
+        let pattern = spec.path.as_deref().unwrap_or_default();
+        let path = build_spec_regex(pattern, spec.ascii).map_err(|err| RuleError::Path {
+            id: spec.id.clone(),
+            message: one_line(&err.to_string()),
+        })?;
+        let allowlists = spec
+            .allowlists
+            .iter()
+            .map(Allowlist::compile)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| RuleError::Allowlist {
+                id: spec.id.clone(),
+                source,
+            })?;
+        Ok(PathRule {
+            id: spec.id.clone(),
+            title: spec.title.clone(),
+            severity: spec.severity,
+            origin: spec.origin,
+            path,
+            allowlists,
+        })
+    }
 }
 
 /// A rule ready to run.

@@ -5,9 +5,10 @@
 //! Rule ids get a `gitleaks:` prefix in findings, because gitleaks' ids (`private-key`,
 //! `jwt`) overlap imgaudit's. A global allowlist applies to the file's rules only. Regexes are
 //! compiled by the `regex` crate with ASCII classes, which is close to Go's RE2. A rule whose
-//! regex does not compile is skipped and named in the report's warnings. Features that do not
-//! apply to image layers are reported as warnings too: `commits` in allowlists, `[extend]`,
-//! path-only rules and composite rules (`[[rules.required]]`).
+//! regex does not compile is skipped and named in the report's warnings. A rule with a `path`
+//! and no `regex` reports each file whose path matches. Features that do not apply to image
+//! layers are reported as warnings too: `commits` in allowlists, `[extend]` and composite rules
+//! (`[[rules.required]]`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -209,12 +210,17 @@ fn convert_rule(rule: &RuleEntry, label: &str, warnings: &mut Vec<String>) -> Op
         ));
         return None;
     }
-    let Some(regex) = rule.regex.clone() else {
-        warnings.push(format!(
-            "gitleaks rule {:?} in {label} has no regex (path-only rules are not supported); the rule is skipped",
-            rule.id
-        ));
-        return None;
+    // A rule with only a `path` reports every file whose path matches (`*.p12`).
+    let regex = match (&rule.regex, &rule.path) {
+        (Some(regex), _) => regex.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => {
+            warnings.push(format!(
+                "gitleaks rule {:?} in {label} has neither a regex nor a path; the rule is skipped",
+                rule.id
+            ));
+            return None;
+        }
     };
     let allowlists = rule
         .allowlist
@@ -239,7 +245,11 @@ fn convert_rule(rule: &RuleEntry, label: &str, warnings: &mut Vec<String>) -> Op
             .unwrap_or_else(|| format!("gitleaks rule {}", rule.id)),
         severity: Severity::High,
         keywords: rule.keywords.iter().map(|k| k.to_lowercase()).collect(),
-        regex: go_compatible(&regex),
+        regex: if regex.is_empty() {
+            regex
+        } else {
+            go_compatible(&regex)
+        },
         // gitleaks treats 0 like an unset group.
         secret_group: rule.secret_group.filter(|g| *g > 0),
         min_entropy: rule.entropy.unwrap_or(0.0),
@@ -347,7 +357,8 @@ stopwords = ["example"]
     #[test]
     fn rules_and_allowlists_convert() {
         let loaded = parse(SAMPLE, "gitleaks.toml").unwrap();
-        assert_eq!(loaded.rules.len(), 2, "the path-only rule is skipped");
+        assert_eq!(loaded.rules.len(), 3);
+        assert_eq!(loaded.rules[2].regex, "", "a path-only rule has no regex");
         let acme = &loaded.rules[0];
         assert_eq!(acme.id, "gitleaks:acme-key");
         assert_eq!(acme.title, "ACME API key");
@@ -366,7 +377,6 @@ stopwords = ["example"]
         let loaded = parse(SAMPLE, "gitleaks.toml").unwrap();
         let text = loaded.warnings.join("\n");
         assert!(text.contains("[extend] is ignored"), "{text}");
-        assert!(text.contains("\"pem-files\""), "{text}");
         assert!(text.contains("commits do not apply"), "{text}");
     }
 

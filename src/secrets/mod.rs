@@ -36,7 +36,7 @@ pub use scope::SkipSpec;
 pub use stats::{ScanSummary, TruncatedRule};
 
 use allowlist::Allowlist;
-use compiled::CompiledRule;
+use compiled::{CompiledRule, PathRule};
 use engine::Subject;
 use prefilter::Prefilter;
 use scope::Scope;
@@ -116,6 +116,7 @@ pub enum ConfigError {
 
 pub struct Scanner {
     rules: Vec<CompiledRule>,
+    path_rules: Vec<PathRule>,
     prefilter: Prefilter,
     allowlists: Vec<Allowlist>,
     scope: Scope,
@@ -169,12 +170,23 @@ impl Scanner {
             .map(CompiledRule::from_builtin)
             .collect();
         let mut warnings = config.warnings.clone();
+        let mut path_rules = Vec::new();
         for spec in &config.rules {
             if rules.iter().any(|r| r.id == spec.id)
                 || spec.id == ASSIGNMENT_RULE_ID
                 || spec.id == NAMED_VARIABLE_RULE_ID
             {
                 return Err(ConfigError::DuplicateId(spec.id.clone()));
+            }
+            if spec.regex.is_empty() && spec.path.is_some() {
+                match PathRule::from_spec(spec) {
+                    Ok(rule) => path_rules.push(rule),
+                    Err(err) if spec.origin == Origin::Gitleaks => {
+                        warnings.push(format!("gitleaks {err}; the rule is skipped"));
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                continue;
             }
             match CompiledRule::from_spec(spec) {
                 Ok(rule) => rules.push(rule),
@@ -212,6 +224,7 @@ impl Scanner {
             prefilter: Prefilter::build(&keywords),
             stats: Stats::new(),
             rules,
+            path_rules,
             allowlists,
             scope,
             limits: config.limits,
@@ -243,6 +256,44 @@ impl Scanner {
             return false;
         }
         true
+    }
+
+    /// Returns the findings of path-only rules for a file at `path`: the whole file is the
+    /// secret (a `.p12` key store), whatever its size or content.
+    pub fn path_findings(&self, path: &str) -> Vec<SecretMatch> {
+        let mut found = Vec::new();
+        for rule in &self.path_rules {
+            if !rule.path.is_match(path.as_bytes()) {
+                continue;
+            }
+            let print = fingerprint(&rule.id, path);
+            let candidate = allowlist::Candidate {
+                rule_id: &rule.id,
+                path: Some(path),
+                secret: path.as_bytes(),
+                whole_match: path.as_bytes(),
+                line: path.as_bytes(),
+                fingerprint: &print,
+            };
+            if rule
+                .allowlists
+                .iter()
+                .chain(&self.allowlists)
+                .any(|list| list.suppresses(&candidate))
+            {
+                continue;
+            }
+            found.push(SecretMatch {
+                rule_id: rule.id.clone(),
+                title: rule.title.clone(),
+                severity: rule.severity,
+                line: None,
+                masked: "(the whole file)".to_owned(),
+                fingerprint: print,
+                excerpt: None,
+            });
+        }
+        found
     }
 
     /// Scans a file's content streamed from `reader` in bounded chunks. Binary content (a NUL

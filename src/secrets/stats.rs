@@ -177,7 +177,11 @@ pub fn summarize(scanner: &Scanner) -> ScanSummary {
 }
 
 fn rule_counts(scanner: &Scanner) -> RuleCounts {
-    let count = |origin: Origin| scanner.rules.iter().filter(|r| r.origin == origin).count();
+    let count = |origin: Origin| {
+        let regex_rules = scanner.rules.iter().filter(|r| r.origin == origin).count();
+        let path_rules = scanner.path_rules.iter().filter(|r| r.origin == origin);
+        regex_rules + path_rules.count()
+    };
     let mut by_class = BTreeMap::new();
     for rule in &scanner.rules {
         if let Some(class) = rule.class {
@@ -220,6 +224,7 @@ fn suppressed_counts(scanner: &Scanner) -> Vec<SuppressedCount> {
         .allowlists
         .iter()
         .chain(scanner.rules.iter().flat_map(|r| &r.allowlists))
+        .chain(scanner.path_rules.iter().flat_map(|r| &r.allowlists))
         .map(|list| SuppressedCount {
             allowlist: list.source.clone(),
             reason: list.reason.clone(),
