@@ -365,7 +365,10 @@ fn load_image(args: &Args, options: &SourceOptions, load_options: &LoadOptions) 
         let source = source::registry::open(&text, options, &registry_options)?;
         return Ok(Image::load(source, load_options)?);
     }
+    // A missing path with a `host:port` or `:tag` part was meant as a reference.
+    let reference_like = text.contains(':') && !text.starts_with('/') && !text.starts_with('.');
     if !path.exists()
+        && reference_like
         && let Err(err) = source::registry::parse_reference(&text)
     {
         bail!(
