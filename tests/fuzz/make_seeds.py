@@ -9,8 +9,10 @@ GNU long names, PAX headers and multi-platform indexes. Without the real images 
 synthetic seeds and testdata/ are used.
 
 Seeds are kept small (at most MAX_SEED_BYTES) so that libFuzzer runs thousands of inputs a
-second. Run from anywhere: python3 tests/fuzz/make_seeds.py
+second. Run from anywhere: python3 tests/fuzz/make_seeds.py [--out DIR]
 """
+
+import argparse
 
 import gzip
 import hashlib
@@ -369,6 +371,11 @@ def synthetic_secret_texts():
 
 
 def main() -> None:
+    global CORPUS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=CORPUS,
+                        help="directory that receives one subdirectory of seeds per target")
+    CORPUS = parser.parse_args().out
     found_text: dict = {}
     history: list = []
     if IMAGES.is_dir():
@@ -433,21 +440,25 @@ def main() -> None:
     write_seed("json", "docker-manifest-fixed", b"\x03" + json.dumps(docker_manifest).encode())
 
     # text_parsers: user, passwd, group, os-release, history lines, env lines, NUL-separated.
+    # Each seed carries a few history lines only: every line goes through the secret rules, so
+    # long seeds slow the target down.
     passwds = found_text.get("passwd", []) or [b"root:x:0:0:root:/root:/bin/sh\n"]
     groups = found_text.get("group", []) or [b"root:x:0:\n"]
     releases = found_text.get("os-release", []) or [b"ID=debian\n"]
-    history_text = "\n".join(h for h in history if h).encode()
+    lines = sorted(set(h for h in history if h)) or ["RUN |1 TOKEN=abc /bin/sh -c make"]
     users = [b"", b"root", b"node", b"1000:1000", b"app:root", b"65532", b"nobody:0"]
-    for i, user in enumerate(users):
+    for i in range(max(len(users), (len(lines) + 5) // 6)):
+        chunk = lines[i * 6 % len(lines):][:6]
         parts = [
-            user,
+            users[i % len(users)],
             passwds[i % len(passwds)],
             groups[i % len(groups)],
             releases[i % len(releases)],
-            history_text,
+            "\n".join(chunk).encode(),
             b"PATH=/usr/local/bin\nNODE_VERSION=20.11.1\nYARN_VERSION=1.22.19",
         ]
         write_seed("text_parsers", f"image-{i}", b"\0".join(parts))
+    history_text = "\n".join(lines).encode()
 
     # secrets: a selector byte for the file name, then the text.
     texts = secret_texts() if TESTDATA_IMAGE.exists() else []
