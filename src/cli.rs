@@ -219,7 +219,7 @@ pub fn run(args: &Args) -> Result<Report> {
         image: args.image_name.clone(),
     };
 
-    let (scanner, scanner_settings) = secret_scanner(args)?;
+    let (scanner, scanner_settings, config_path) = secret_scanner(args)?;
     let scanner = Arc::new(scanner);
     let limits = Limits {
         max_layer_bytes: args.max_layer_bytes,
@@ -250,6 +250,13 @@ pub fn run(args: &Args) -> Result<Report> {
     let ctx = CheckContext::with_scanner(&image, today, Arc::clone(&scanner));
     let outcomes = checks::run_all(&ctx);
     let mut warnings = image.warnings.clone();
+    // A configuration file can turn rules off, so every report says which one shaped it.
+    if let Some(config_path) = &config_path {
+        warnings.push(format!(
+            "secret rules, allowlists and skips were read from {}",
+            config_path.display()
+        ));
+    }
     warnings.extend(scanner.warnings().iter().cloned());
     if let Some(stale) = stale_release_table(today) {
         warnings.push(stale);
@@ -282,7 +289,8 @@ pub fn run(args: &Args) -> Result<Report> {
 
 /// Builds the secret scanner from the configuration file and `--gitleaks-config`.
 /// Also returns a description of the settings, which keys the layer cache.
-fn secret_scanner(args: &Args) -> Result<(Scanner, String)> {
+/// The third value is the configuration file read, if any.
+fn secret_scanner(args: &Args) -> Result<(Scanner, String, Option<PathBuf>)> {
     let cwd = std::env::current_dir().context("failed to read the working directory")?;
     let (config, path) = config_file::load(
         args.config.as_deref(),
@@ -299,7 +307,7 @@ fn secret_scanner(args: &Args) -> Result<(Scanner, String)> {
     let settings = format!("{config:?}");
     let scanner = Scanner::with_config(&config)
         .with_context(|| format!("invalid rules or allowlists in {label}"))?;
-    Ok((scanner, settings))
+    Ok((scanner, settings, path))
 }
 
 /// Parses `1048576`, `512KiB`, `64MiB`, `16GiB` or `1TiB` (also `K`, `M`, `G`, `T`, `KB`…,

@@ -1196,3 +1196,27 @@ fn stale_release_table_is_warned() {
     let current = run(json_args(testdata(), &[])).json();
     assert!(!current["warnings"].to_string().contains("release table"));
 }
+
+#[test]
+fn config_file_in_working_directory_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".imgaudit.toml"),
+        "[secrets]\ndisabled_rules = [\"npm-token\"]\n",
+    )
+    .unwrap();
+    let output = Command::cargo_bin("imgaudit")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["--format", "json", "--now", NOW])
+        .arg(testdata())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains(".imgaudit.toml"), "{warnings}");
+
+    let plain = run(json_args(testdata(), &[])).json();
+    assert!(!plain["warnings"].to_string().contains(".imgaudit.toml"));
+}
