@@ -250,7 +250,7 @@ pub fn run(args: &Args) -> Result<Report> {
     let ctx = CheckContext::with_scanner(&image, today, Arc::clone(&scanner));
     let outcomes = checks::run_all(&ctx);
     let mut warnings = image.warnings.clone();
-    // A configuration file can turn rules off, so every report says which one shaped it.
+    // A configuration file can turn rules off, so every report names the one that shaped it.
     if let Some(config_path) = &config_path {
         warnings.push(format!(
             "secret rules, allowlists and skips were read from {}",

@@ -51,7 +51,7 @@ impl Default for Limits {
     }
 }
 
-/// What the next bytes of the stream are.
+/// Kind of the next bytes in the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Collecting a header block.
@@ -345,7 +345,8 @@ mod tests {
         let mut pax = record.to_vec();
         pax.resize(BLOCK, 0);
         data.extend(pax);
-        // The ustar size field says 0, the PAX record says 1,024,000 bytes of data follow.
+        // The ustar size field is 0, but the PAX record states that 1,024,000 bytes of
+        // data follow.
         data.extend(header(b'0', 0));
         data.extend(vec![b'x'; 1_024_000]);
         data.extend(vec![0u8; 1024]);

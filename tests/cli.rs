@@ -1076,7 +1076,7 @@ fn cache_dir_reuses_layers_without_secret_values() {
         .collect();
     assert_eq!(entries.len(), 3, "{entries:?}");
 
-    // The cache holds masked findings, never the planted values.
+    // The cache contains masked findings, never the planted values.
     let cached: String = entries
         .iter()
         .map(|entry| std::fs::read_to_string(entry).unwrap())

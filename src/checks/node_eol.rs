@@ -60,7 +60,7 @@ fn run(ctx: &CheckContext<'_>) -> Outcome {
         return Outcome::NotApplicable("no Node.js found".into());
     }
     // Majors that a distribution package provides: its maintainers may backport fixes past
-    // the upstream end of life, so the finding says so instead of "no security fixes".
+    // the upstream end of life, so the finding states that instead of "no security fixes".
     let packaged: Vec<u32> = sightings
         .iter()
         .filter(|s| s.origin == Origin::Package)

@@ -1,4 +1,4 @@
-//! Reads facts from file content while a layer streams: the ELF loader a binary asks for, and
+//! Reads facts from file content while a layer streams: the ELF loader a binary requests, and
 //! the Node.js version embedded in a `node` binary or `libnode.so`.
 
 use std::io::{self, Read};

@@ -25,7 +25,7 @@ pub enum NodeKind {
 /// Facts read from a file's content while its layer streamed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileFacts {
-    /// ELF `PT_INTERP`, the dynamic loader the binary asks for.
+    /// ELF `PT_INTERP`, the dynamic loader the binary requests.
     pub elf_interp: Option<String>,
     /// Node.js version embedded in a `node` binary or `libnode.so`.
     pub node_version: Option<String>,
@@ -52,7 +52,7 @@ pub struct Node {
     pub facts: FileFacts,
 }
 
-/// What a layer did to a path.
+/// Change that a layer made to a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Change {
@@ -67,7 +67,7 @@ pub struct PathEvent {
     pub change: Change,
 }
 
-/// What one tar entry of a layer means for the filesystem.
+/// Meaning of one tar entry for the filesystem.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     File,
@@ -126,7 +126,7 @@ fn subtree_range(dir: &str) -> (String, String) {
     if dir == "/" {
         return ("/".into(), "0".into());
     }
-    // '0' is the byte after '/', so this range holds exactly the paths under `dir/`.
+    // '0' is the byte after '/', so this range contains exactly the paths under `dir/`.
     (format!("{dir}/"), format!("{dir}0"))
 }
 
@@ -361,12 +361,12 @@ impl FileSystem {
             .map(|(path, node)| (path.as_str(), node))
     }
 
-    /// What each layer did to `path`, oldest first.
+    /// Returns what each layer did to `path`, oldest first.
     pub fn events(&self, path: &str) -> &[PathEvent] {
         self.events.get(path).map_or(&[], Vec::as_slice)
     }
 
-    /// The first layer after `layer` that deleted or replaced `path`, if any.
+    /// Returns the first later event that deleted or replaced `path`, if any.
     pub fn superseded_after(&self, path: &str, layer: usize) -> Option<PathEvent> {
         self.events(path)
             .iter()

@@ -86,7 +86,7 @@ pub struct LayerWalk {
     pub skipped_entries: Vec<String>,
 }
 
-/// Why a layer could not be read.
+/// Errors that stop a layer from being read.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     #[error(transparent)]

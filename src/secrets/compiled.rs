@@ -65,6 +65,18 @@ pub struct PathRule {
     pub allowlists: Vec<Allowlist>,
 }
 
+/// Compiles a rule's own allowlists, naming the rule in the error.
+fn compile_allowlists(spec: &RuleSpec) -> Result<Vec<Allowlist>, RuleError> {
+    spec.allowlists
+        .iter()
+        .map(Allowlist::compile)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| RuleError::Allowlist {
+            id: spec.id.clone(),
+            source,
+        })
+}
+
 impl PathRule {
     pub fn from_spec(spec: &RuleSpec) -> Result<PathRule, RuleError> {
         let pattern = spec.path.as_deref().unwrap_or_default();
@@ -72,15 +84,7 @@ impl PathRule {
             id: spec.id.clone(),
             message: one_line(&err.to_string()),
         })?;
-        let allowlists = spec
-            .allowlists
-            .iter()
-            .map(Allowlist::compile)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| RuleError::Allowlist {
-                id: spec.id.clone(),
-                source,
-            })?;
+        let allowlists = compile_allowlists(spec)?;
         Ok(PathRule {
             id: spec.id.clone(),
             title: spec.title.clone(),
@@ -181,15 +185,7 @@ impl CompiledRule {
                 id: spec.id.clone(),
                 message: one_line(&err.to_string()),
             })?;
-        let allowlists = spec
-            .allowlists
-            .iter()
-            .map(Allowlist::compile)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| RuleError::Allowlist {
-                id: spec.id.clone(),
-                source,
-            })?;
+        let allowlists = compile_allowlists(spec)?;
         Ok(CompiledRule {
             id: spec.id.clone(),
             title: spec.title.clone(),

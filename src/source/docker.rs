@@ -1,6 +1,6 @@
 //! `docker save` archives: `manifest.json` lists each image's config and layer files. Before
-//! Docker 25 the layers are `<id>/layer.tar` files verified against the config's `diff_ids`;
-//! since Docker 25 the archive is also an OCI layout and `manifest.json` points into `blobs/`.
+//! Docker 25 the layers are `<id>/layer.tar` files verified against the config's `diff_ids`.
+//! Since Docker 25 the archive is also an OCI layout and `manifest.json` points into `blobs/`.
 
 use serde::Deserialize;
 

@@ -98,7 +98,7 @@ impl SourceError {
     }
 }
 
-/// How the image was packaged.
+/// Packaging of the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceFormat {
@@ -127,7 +127,7 @@ impl SourceFormat {
     }
 }
 
-/// Which bytes of a layer its digest covers.
+/// Part of a layer that its digest covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyStage {
     /// The stored blob, as the OCI descriptor digest does.
@@ -157,7 +157,7 @@ pub struct PlatformSpec {
 }
 
 impl PlatformSpec {
-    /// The platform of the machine imgaudit runs on, in Go's GOOS/GOARCH terms.
+    /// Returns the platform of the machine imgaudit runs on, in Go's GOOS/GOARCH terms.
     pub fn host() -> PlatformSpec {
         let architecture = match std::env::consts::ARCH {
             "x86_64" => "amd64",
@@ -215,11 +215,11 @@ impl std::fmt::Display for PlatformSpec {
     }
 }
 
-/// What the user asked for beyond the path.
+/// Selection options besides the path.
 #[derive(Clone, Debug, Default)]
 pub struct SourceOptions {
     pub platform: Option<PlatformSpec>,
-    /// Name, `name:tag` or position (0-based) of one image in an archive that holds several.
+    /// Name, `name:tag` or position (0-based) of one image in an archive that contains several.
     pub image: Option<String>,
 }
 
@@ -238,7 +238,7 @@ pub struct ImageSource {
     pub warnings: Vec<String>,
 }
 
-/// How an input path must be read.
+/// Way an input path must be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputKind {
     /// An OCI layout directory or an uncompressed tar: blobs are opened by name, in parallel.

@@ -45,7 +45,7 @@ pub(super) fn read(
 }
 
 /// Reads `index.json`, reading `"manifests": null` (written by some tools for an empty
-/// layout) as an empty list so the error says that no manifest is listed.
+/// layout) as an empty list so the error states that no manifest is listed.
 fn read_index_json(store: &BlobStore) -> Result<ImageIndex, SourceError> {
     let (mut value, _) = read_json::<serde_json::Value>(store, "index.json", MAX_MANIFEST_BYTES)?;
     if let Some(manifests) = value.get_mut("manifests")

@@ -144,7 +144,7 @@ impl Client {
     }
 
     /// Sends a GET to `path` under the registry, handling authentication, redirects and
-    /// retries. `range_start` asks for the bytes from that offset on.
+    /// retries. `range_start` requests the bytes from that offset on.
     pub fn get(
         &self,
         path: &str,

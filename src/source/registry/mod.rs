@@ -1,8 +1,8 @@
 //! Pulls an image from an OCI registry (`registry.example.com/team/app:1.2`) and presents it
 //! as an [`ImageSource`], so that the same selection, verification and checks run as for a
-//! saved archive. Manifests and configs are fetched whole (they are small); layer blobs are
-//! streamed from the network straight into the layer pipeline, verified on the fly, and never
-//! written to disk.
+//! saved archive. Manifests and configs are fetched whole because they are small. Layer
+//! blobs are streamed from the network straight into the layer pipeline, verified on the fly,
+//! and never written to disk.
 
 mod client;
 mod credentials;
@@ -146,7 +146,7 @@ fn build_agent(options: &RegistryOptions) -> Result<ureq::Agent, SourceError> {
         if roots.len() == before {
             return Err(SourceError::InvalidReference {
                 reference: path.display().to_string(),
-                message: "--ca-file holds no PEM certificate".into(),
+                message: "--ca-file contains no PEM certificate".into(),
             });
         }
     }
@@ -251,7 +251,7 @@ fn read_limited(
     Ok(bytes)
 }
 
-/// Turns a failed request into an error that says what to check.
+/// Turns a failed request into an error that names what to check.
 fn registry_error(reference: &str, err: RequestError) -> SourceError {
     let hint = match err.status() {
         Some(401) => "check the credentials (IMGAUDIT_USERNAME/IMGAUDIT_PASSWORD, docker login)",
